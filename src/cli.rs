@@ -1,0 +1,66 @@
+//! The command line.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "finlearn",
+    version,
+    about = "FinLearn Market: a live market simulator backend for teaching people to trade",
+    long_about = "FinLearn Market simulates stocks, indices and crypto of India, the USA and the UK, \
+                  streams every tick over WebSocket, charts OHLC candles from an embedded DuckDB \
+                  file, and serves the REST API of the FinLearn mobile app. One binary, no services."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the simulator and serve the HTTP and WebSocket API.
+    Serve(ServeArgs),
+    /// Verify the ledger invariants of a database file (exits 1 on any break). The server
+    /// must not be running on that file.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The DuckDB database file to check.
+    #[arg(long, value_name = "PATH", env = "FINLEARN_DATA")]
+    pub data: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). Default: ./config.toml when present, else the built-in
+    /// defaults (see the documented config.toml).
+    #[arg(long, value_name = "PATH", env = "FINLEARN_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Address to listen on, HOST:PORT. Default: 0.0.0.0:8000.
+    #[arg(long, value_name = "ADDR", env = "FINLEARN_LISTEN")]
+    pub listen: Option<String>,
+
+    /// The DuckDB database file; created and seeded with history when missing.
+    /// Default: ./finlearn.duckdb.
+    #[arg(long, value_name = "PATH", env = "FINLEARN_DATA")]
+    pub data: Option<PathBuf>,
+
+    /// Random seed: on an empty database the same seed gives the same history.
+    /// Default: drawn at start-up.
+    #[arg(long, value_name = "N", env = "FINLEARN_SEED")]
+    pub seed: Option<u64>,
+
+    /// Log output format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "FINLEARN_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,287 @@
+//! The paper-trading rules: accounts with cash per currency, positions with average cost, and
+//! market orders that either fill completely or change nothing.
+//!
+//! Money is `Decimal` with two decimal places; quantities have up to six. The one rounding rule:
+//! an order's value (price x quantity) is rounded to the cent, half away from zero, and that
+//! exact amount leaves or enters the cash balance. No floating point touches money.
+
+use super::instrument::Currency;
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::collections::BTreeMap;
+
+/// Decimal places of cash.
+pub const CASH_DP: u32 = 2;
+/// Decimal places of a quantity (fractional shares down to a millionth).
+pub const QUANTITY_DP: u32 = 6;
+/// The largest quantity one order may trade: far beyond any student's cash, small enough that
+/// price x quantity stays exact in `Decimal`.
+pub const MAX_QUANTITY: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Side> {
+        match text {
+            "buy" => Some(Side::Buy),
+            "sell" => Some(Side::Sell),
+            _ => None,
+        }
+    }
+}
+
+/// Why an order was refused. Every refusal leaves the account untouched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("Insufficient funds: the order costs {cost} {currency} but the balance is {balance} {currency}")]
+    InsufficientFunds { cost: Decimal, balance: Decimal, currency: &'static str },
+    #[error("Insufficient holdings: selling {wanted} {symbol} but holding {held}")]
+    InsufficientHoldings { symbol: String, wanted: Decimal, held: Decimal },
+    #[error("Quantity must be a positive number with at most {QUANTITY_DP} decimal places, up to {MAX_QUANTITY}")]
+    BadQuantity,
+    #[error("Invalid price")]
+    BadPrice,
+}
+
+/// Checks an order quantity: positive, at most six decimal places, not absurdly large.
+pub fn validate_quantity(quantity: Decimal) -> Result<Decimal, Refusal> {
+    if quantity <= Decimal::ZERO || quantity > MAX_QUANTITY || quantity.normalize().scale() > QUANTITY_DP {
+        return Err(Refusal::BadQuantity);
+    }
+    Ok(quantity.normalize())
+}
+
+/// The exact price of a quote on the 0.01 grid.
+pub fn price_to_decimal(price: f64) -> Result<Decimal, Refusal> {
+    if !(price.is_finite() && price > 0.0) {
+        return Err(Refusal::BadPrice);
+    }
+    Decimal::try_from(price).map(|d| d.round_dp(CASH_DP)).map_err(|_| Refusal::BadPrice)
+}
+
+/// The cash value of `quantity` at `price`, by the one rounding rule.
+pub fn order_value(price: Decimal, quantity: Decimal) -> Decimal {
+    round_cents(price * quantity)
+}
+
+/// The one rounding rule: to the cent, half away from zero.
+pub fn round_cents(amount: Decimal) -> Decimal {
+    amount.round_dp_with_strategy(CASH_DP, RoundingStrategy::MidpointAwayFromZero)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Position {
+    pub quantity: Decimal,
+    /// What the held quantity cost, in the instrument's currency, in whole cents.
+    pub cost_basis: Decimal,
+}
+
+impl Position {
+    /// Average cost per unit, rounded to the cent for display.
+    pub fn average_cost(&self) -> Decimal {
+        if self.quantity.is_zero() {
+            Decimal::ZERO
+        } else {
+            round_cents(self.cost_basis / self.quantity)
+        }
+    }
+}
+
+/// One user's cash and holdings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Account {
+    pub cash: BTreeMap<Currency, Decimal>,
+    pub positions: BTreeMap<String, Position>,
+}
+
+/// What a filled order did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fill {
+    pub side: Side,
+    pub price: Decimal,
+    pub quantity: Decimal,
+    pub value: Decimal,
+    pub currency: Currency,
+    pub new_balance: Decimal,
+    pub position: Position,
+}
+
+impl Account {
+    pub fn opened_with(starting_cash: Decimal) -> Self {
+        Account { cash: Currency::ALL.iter().map(|c| (*c, starting_cash)).collect(), positions: BTreeMap::new() }
+    }
+
+    pub fn balance(&self, currency: Currency) -> Decimal {
+        self.cash.get(&currency).copied().unwrap_or_default()
+    }
+
+    pub fn position(&self, symbol: &str) -> Position {
+        self.positions.get(symbol).cloned().unwrap_or_default()
+    }
+
+    /// Applies a market order at `price`, or refuses it and changes nothing.
+    pub fn apply(
+        &mut self,
+        symbol: &str,
+        currency: Currency,
+        side: Side,
+        quantity: Decimal,
+        price: Decimal,
+    ) -> Result<Fill, Refusal> {
+        let quantity = validate_quantity(quantity)?;
+        if price <= Decimal::ZERO {
+            return Err(Refusal::BadPrice);
+        }
+        let value = order_value(price, quantity);
+        let balance = self.balance(currency);
+        let mut position = self.position(symbol);
+        let new_balance = match side {
+            Side::Buy => {
+                if value > balance {
+                    return Err(Refusal::InsufficientFunds { cost: value, balance, currency: currency.code() });
+                }
+                position.quantity += quantity;
+                position.cost_basis += value;
+                balance - value
+            }
+            Side::Sell => {
+                if quantity > position.quantity {
+                    return Err(Refusal::InsufficientHoldings { symbol: symbol.into(), wanted: quantity, held: position.quantity });
+                }
+                // The basis leaves in proportion to the quantity sold, rounded by the same rule;
+                // all of it on a full exit, so nothing is ever left over.
+                let released = if quantity == position.quantity {
+                    position.cost_basis
+                } else {
+                    round_cents(position.cost_basis * quantity / position.quantity)
+                };
+                position.quantity -= quantity;
+                position.cost_basis -= released;
+                balance + value
+            }
+        };
+        self.cash.insert(currency, new_balance);
+        if position.quantity.is_zero() {
+            self.positions.remove(symbol);
+        } else {
+            self.positions.insert(symbol.to_string(), position.clone());
+        }
+        Ok(Fill { side, price, quantity, value, currency, new_balance, position })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+
+    fn account() -> Account {
+        Account::opened_with(dec!(10000))
+    }
+
+    #[test]
+    fn a_buy_takes_the_exact_cost_and_records_the_average() {
+        let mut a = account();
+        let fill = a.apply("AAPL", Currency::Usd, Side::Buy, dec!(3), dec!(192.37)).unwrap();
+        assert_eq!(fill.value, dec!(577.11));
+        assert_eq!(a.balance(Currency::Usd), dec!(9422.89));
+        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(1), dec!(200.00)).unwrap();
+        assert_eq!(a.position("AAPL").average_cost(), dec!(194.28));
+        assert_eq!(a.balance(Currency::Inr), dec!(10000), "other currencies untouched");
+    }
+
+    #[test]
+    fn fractional_values_round_half_away_from_zero_to_the_cent() {
+        assert_eq!(order_value(dec!(0.05), dec!(0.1)), dec!(0.01)); // 0.005
+        assert_eq!(order_value(dec!(0.05), dec!(0.09)), dec!(0.00)); // 0.0045
+        assert_eq!(order_value(dec!(192.5), dec!(0.333333)), dec!(64.17)); // 64.1666...
+    }
+
+    #[test]
+    fn buying_beyond_the_balance_is_refused_and_changes_nothing() {
+        let mut a = account();
+        let before = a.clone();
+        let refusal = a.apply("BTC", Currency::Usd, Side::Buy, dec!(1), dec!(42500)).unwrap_err();
+        assert!(matches!(refusal, Refusal::InsufficientFunds { .. }));
+        assert_eq!(a, before);
+    }
+
+    #[test]
+    fn selling_more_than_held_is_rejected() {
+        let mut a = account();
+        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100)).unwrap();
+        let refusal = a.apply("AAPL", Currency::Usd, Side::Sell, dec!(2.5), dec!(100)).unwrap_err();
+        assert!(matches!(refusal, Refusal::InsufficientHoldings { .. }));
+        assert_eq!(a.position("AAPL").quantity, dec!(2));
+    }
+
+    #[test]
+    fn a_position_sold_to_zero_disappears() {
+        let mut a = account();
+        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100)).unwrap();
+        a.apply("AAPL", Currency::Usd, Side::Sell, dec!(2), dec!(110)).unwrap();
+        assert!(a.positions.is_empty());
+        assert_eq!(a.balance(Currency::Usd), dec!(10020));
+    }
+
+    #[test]
+    fn quantities_must_be_positive_and_at_most_six_places() {
+        for bad in [dec!(0), dec!(-1), dec!(0.0000001), dec!(1000000001)] {
+            assert_eq!(validate_quantity(bad), Err(Refusal::BadQuantity), "{bad}");
+        }
+        assert_eq!(validate_quantity(dec!(0.000001)), Ok(dec!(0.000001)));
+        assert_eq!(validate_quantity(dec!(5.000)), Ok(dec!(5)));
+    }
+
+    #[test]
+    fn quote_prices_convert_exactly_to_cents() {
+        assert_eq!(price_to_decimal(192.37).unwrap(), dec!(192.37));
+        assert_eq!(price_to_decimal(0.1 + 0.2).unwrap(), dec!(0.30));
+        assert!(price_to_decimal(f64::NAN).is_err());
+    }
+
+    proptest! {
+        /// Whatever the order sequence, cash is start - buys + sells exactly, never negative, and
+        /// each position is bought - sold.
+        #[test]
+        fn ledger_invariants_hold_for_any_order_sequence(
+            orders in prop::collection::vec((any::<bool>(), 0usize..3, 1u32..5_000_000, 1u32..2_000_000), 1..200)
+        ) {
+            let symbols = ["AAPL", "TSLA", "BTC"];
+            let mut a = account();
+            let mut net_cash = Decimal::ZERO;
+            let mut net_qty: BTreeMap<&str, Decimal> = BTreeMap::new();
+            for (buy, s, qty_micro, price_cents) in orders {
+                let quantity = Decimal::new(i64::from(qty_micro), 6);
+                let price = Decimal::new(i64::from(price_cents), 2);
+                let side = if buy { Side::Buy } else { Side::Sell };
+                let before = a.clone();
+                match a.apply(symbols[s], Currency::Usd, side, quantity, price) {
+                    Ok(fill) => {
+                        let signed = if buy { -fill.value } else { fill.value };
+                        net_cash += signed;
+                        *net_qty.entry(symbols[s]).or_default() += if buy { quantity } else { -quantity };
+                    }
+                    Err(_) => prop_assert_eq!(&a, &before),
+                }
+                prop_assert!(a.balance(Currency::Usd) >= Decimal::ZERO);
+                prop_assert_eq!(a.balance(Currency::Usd), dec!(10000) + net_cash);
+                for (symbol, q) in &net_qty {
+                    prop_assert_eq!(a.position(symbol).quantity, *q);
+                    prop_assert!(a.position(symbol).cost_basis >= Decimal::ZERO);
+                }
+            }
+        }
+    }
+}

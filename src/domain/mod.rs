@@ -1,0 +1,12 @@
+//! The domain: instruments, price models, the simulated market, quotes, candles and news as
+//! plain values. Nothing here knows about HTTP, async runtimes or the database; time comes in
+//! as a value and randomness from seeded generators, so every rule is testable directly.
+
+pub mod candle;
+pub mod instrument;
+pub mod ledger;
+pub mod market;
+pub mod model;
+pub mod news;
+pub mod quote;
+pub mod time;

@@ -1,0 +1,99 @@
+//! The one HTTP error type: every service error maps to a status here, exhaustively.
+
+use crate::ledger::TradeError;
+use crate::market_data::MarketError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError, web};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    Unavailable(String),
+    /// The cause goes to the log; the client learns only that it was our fault.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error = format!("{cause:#}"), "request failed");
+        }
+        HttpResponse::build(self.status_code()).json(json!({ "detail": self.to_string() }))
+    }
+}
+
+impl From<MarketError> for ApiError {
+    fn from(e: MarketError) -> Self {
+        match e {
+            MarketError::UnknownQuote(_) | MarketError::UnknownSymbol(_) => ApiError::NotFound(e.to_string()),
+            MarketError::InvalidQuery(_) => ApiError::Unprocessable(e.to_string()),
+            MarketError::Storage(source) => ApiError::Internal(source.into()),
+        }
+    }
+}
+
+impl From<TradeError> for ApiError {
+    fn from(e: TradeError) -> Self {
+        match e {
+            TradeError::Refused(_)
+            | TradeError::UnknownSymbol(_)
+            | TradeError::BadSide(_)
+            | TradeError::BadOrderType(_)
+            | TradeError::MarketMismatch { .. }
+            | TradeError::UnknownMarket(_)
+            | TradeError::BadUid
+            | TradeError::StalePrice(_) => ApiError::BadRequest(e.to_string()),
+            TradeError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
+            TradeError::Storage(source) => ApiError::Internal(source.into()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}
+
+pub(super) fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _| ApiError::Unprocessable(format!("invalid query string: {err}")).into())
+}
+
+pub(super) fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _| ApiError::Unprocessable(format!("invalid path: {err}")).into())
+}
+
+/// Request bodies are small JSON objects; anything larger is refused with 413.
+pub const MAX_JSON_BODY: usize = 16 * 1024;
+
+pub(super) fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default().limit(MAX_JSON_BODY).error_handler(|err, _| {
+        use actix_web::error::JsonPayloadError;
+        let status = match &err {
+            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        let response = HttpResponse::build(status).json(json!({ "detail": format!("invalid request body: {err}") }));
+        actix_web::error::InternalError::from_response(err, response).into()
+    })
+}

@@ -1,0 +1,234 @@
+//! `WS /ws/market/stream`: every tick (and news) as it happens.
+//!
+//! Frames come pre-serialized from the bus; a client task only filters and forwards them.
+//! Client frames: `{"action": "subscribe" | "unsubscribe", "symbols": [...]}`. A new client
+//! gets everything; its first `subscribe` narrows the feed to those symbols, later ones widen
+//! it, `unsubscribe` removes symbols, and `subscribe` with `["*"]` restores everything. Each is
+//! answered with a `{"type": "system", "event": ...}` frame, which the app ignores.
+//!
+//! Slow clients: a client that falls `stream.channel_capacity` frames behind skips the oldest
+//! ones and carries on with fresh data (it is told how many it missed); a client whose socket
+//! accepts no frame for `stream.send_timeout_secs` is disconnected. Neither can delay the engine
+//! or any other client.
+
+use super::AppState;
+use crate::domain::instrument::Universe;
+use crate::live::bus::{Frame, Topic};
+use actix_web::{HttpRequest, HttpResponse, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
+
+/// Largest client frame accepted; subscription messages are tiny.
+const MAX_CLIENT_FRAME: usize = 64 * 1024;
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws/market/stream", web::get().to(connect));
+}
+
+async fn connect(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+    let (response, session, messages) = actix_ws::handle(&req, body)?;
+    let messages = messages.max_frame_size(MAX_CLIENT_FRAME).aggregate_continuations().max_continuation_size(MAX_CLIENT_FRAME);
+    let state = state.into_inner();
+    actix_web::rt::spawn(async move {
+        let reason = serve_client(session.clone(), messages, &state).await;
+        let _ = session.close(Some(reason)).await;
+    });
+    Ok(response)
+}
+
+/// Which symbols a client receives: everything, or a set of instrument indices.
+#[derive(Debug, Clone, PartialEq)]
+enum Subscription {
+    All,
+    Only(BTreeSet<usize>),
+}
+
+impl Subscription {
+    fn wants(&self, topic: &Topic) -> bool {
+        match (self, topic) {
+            (Subscription::All, _) => true,
+            (Subscription::Only(set), Topic::Tick(i)) => set.contains(i),
+            (Subscription::Only(set), Topic::News(affected)) => affected.iter().any(|i| set.contains(i)),
+        }
+    }
+
+    fn describe(&self, universe: &Universe) -> serde_json::Value {
+        match self {
+            Subscription::All => json!(["*"]),
+            Subscription::Only(set) => json!(set.iter().map(|&i| &universe.get(i).symbol).collect::<Vec<_>>()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ClientMessage {
+    action: String,
+    #[serde(default)]
+    symbols: Vec<String>,
+}
+
+/// Applies one client frame and returns the acknowledgement to send.
+fn handle_client_text(text: &str, subscription: &mut Subscription, universe: &Universe) -> serde_json::Value {
+    let message: ClientMessage = match serde_json::from_str(text) {
+        Ok(m) => m,
+        Err(e) => return json!({"type": "system", "event": "error", "message": format!("unreadable message: {e}")}),
+    };
+    let wildcard = message.symbols.iter().any(|s| s == "*");
+    let (known, unknown): (Vec<_>, Vec<_>) = message.symbols.iter().filter(|s| *s != "*").partition(|s| universe.find(s).is_some());
+    let indices: BTreeSet<usize> = known.iter().filter_map(|s| universe.find(s)).collect();
+    match message.action.as_str() {
+        "subscribe" if wildcard => *subscription = Subscription::All,
+        "subscribe" => match subscription {
+            Subscription::All => *subscription = Subscription::Only(indices),
+            Subscription::Only(set) => set.extend(indices),
+        },
+        "unsubscribe" => {
+            let mut set = match std::mem::replace(subscription, Subscription::All) {
+                Subscription::All => (0..universe.len()).collect(),
+                Subscription::Only(set) => set,
+            };
+            if wildcard {
+                set.clear();
+            }
+            set.retain(|i| !indices.contains(i));
+            *subscription = Subscription::Only(set);
+        }
+        other => {
+            return json!({"type": "system", "event": "error", "message": format!("unknown action {other:?}; use subscribe or unsubscribe")});
+        }
+    }
+    json!({
+        "type": "system",
+        "event": if message.action == "subscribe" { "subscribed" } else { "unsubscribed" },
+        "message": "Subscription updated",
+        "symbols": subscription.describe(universe),
+        "unknown": unknown,
+    })
+}
+
+/// Runs one client until it leaves, is too slow, or the server stops; returns why it ended.
+async fn serve_client(
+    mut session: Session,
+    mut messages: actix_ws::AggregatedMessageStream,
+    state: &AppState,
+) -> CloseReason {
+    let settings = &state.stream;
+    let universe = state.market.universe();
+    let send_timeout = Duration::from_secs(settings.send_timeout_secs);
+    let client_timeout = Duration::from_secs(settings.client_timeout_secs);
+    let mut frames = state.bus.subscribe();
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(settings.heartbeat_secs));
+    let mut last_heard = Instant::now();
+    let mut subscription = Subscription::All;
+
+    let hello = json!({"type": "system", "message": "Connected to Market Stream"}).to_string();
+    if session.text(hello).await.is_err() {
+        return CloseCode::Normal.into();
+    }
+    loop {
+        tokio::select! {
+            biased;
+            _ = state.shutdown.cancelled() => {
+                return CloseReason { code: CloseCode::Restart, description: Some("server shutting down".into()) };
+            }
+            incoming = messages.next() => {
+                last_heard = Instant::now();
+                match incoming {
+                    Some(Ok(AggregatedMessage::Text(text))) => {
+                        let ack = handle_client_text(&text, &mut subscription, universe);
+                        if session.text(ack.to_string()).await.is_err() {
+                            return CloseCode::Normal.into();
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                        if session.pong(&bytes).await.is_err() {
+                            return CloseCode::Normal.into();
+                        }
+                    }
+                    Some(Ok(AggregatedMessage::Pong(_) | AggregatedMessage::Binary(_))) => {}
+                    Some(Ok(AggregatedMessage::Close(_))) | None => return CloseCode::Normal.into(),
+                    Some(Err(e)) => {
+                        return CloseReason { code: CloseCode::Protocol, description: Some(e.to_string()) };
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                if last_heard.elapsed() > client_timeout {
+                    return CloseReason { code: CloseCode::Away, description: Some("no heartbeat".into()) };
+                }
+                if session.ping(b"").await.is_err() {
+                    return CloseCode::Normal.into();
+                }
+            }
+            frame = frames.recv() => match frame {
+                Ok(Frame { topic, text }) => {
+                    if !subscription.wants(&topic) {
+                        continue;
+                    }
+                    match tokio::time::timeout(send_timeout, session.text(text)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return CloseCode::Normal.into(),
+                        Err(_) => {
+                            return CloseReason { code: CloseCode::Policy, description: Some("client too slow".into()) };
+                        }
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    let notice = json!({"type": "system", "event": "lagged", "message": "Skipped to fresh data", "missed": missed});
+                    let _ = tokio::time::timeout(send_timeout, session.text(notice.to_string())).await;
+                }
+                Err(RecvError::Closed) => return CloseCode::Restart.into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::instrument::default_universe;
+
+    fn ack(text: &str, sub: &mut Subscription, universe: &Universe) -> serde_json::Value {
+        handle_client_text(text, sub, universe)
+    }
+
+    #[test]
+    fn subscribe_narrows_then_widens_and_unsubscribe_removes() {
+        let universe = Universe::new(default_universe()).unwrap();
+        let (aapl, btc) = (universe.find("AAPL").unwrap(), universe.find("BTC").unwrap());
+        let mut sub = Subscription::All;
+        let reply = ack(r#"{"action":"subscribe","symbols":["AAPL","NOPE"]}"#, &mut sub, &universe);
+        assert_eq!(reply["symbols"], json!(["AAPL"]));
+        assert_eq!(reply["unknown"], json!(["NOPE"]));
+        assert!(sub.wants(&Topic::Tick(aapl)) && !sub.wants(&Topic::Tick(btc)));
+        ack(r#"{"action":"subscribe","symbols":["BTC"]}"#, &mut sub, &universe);
+        assert!(sub.wants(&Topic::Tick(btc)));
+        ack(r#"{"action":"unsubscribe","symbols":["AAPL"]}"#, &mut sub, &universe);
+        assert!(!sub.wants(&Topic::Tick(aapl)) && sub.wants(&Topic::News(vec![aapl, btc].into())));
+        ack(r#"{"action":"subscribe","symbols":["*"]}"#, &mut sub, &universe);
+        assert_eq!(sub, Subscription::All);
+    }
+
+    #[test]
+    fn unsubscribing_from_everything_leaves_all_but_those_symbols() {
+        let universe = Universe::new(default_universe()).unwrap();
+        let mut sub = Subscription::All;
+        ack(r#"{"action":"unsubscribe","symbols":["BTC"]}"#, &mut sub, &universe);
+        assert!(!sub.wants(&Topic::Tick(universe.find("BTC").unwrap())));
+        assert!(sub.wants(&Topic::Tick(universe.find("ETH").unwrap())));
+    }
+
+    #[test]
+    fn unreadable_or_unknown_messages_get_an_error_frame() {
+        let universe = Universe::new(default_universe()).unwrap();
+        let mut sub = Subscription::All;
+        assert_eq!(ack("not json", &mut sub, &universe)["event"], "error");
+        assert_eq!(ack(r#"{"action":"dance"}"#, &mut sub, &universe)["event"], "error");
+        assert_eq!(sub, Subscription::All);
+    }
+}

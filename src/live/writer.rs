@@ -1,0 +1,82 @@
+//! The tick writer: every flush interval (and once more at shutdown) it moves the buffered
+//! ticks and news into the database as one transaction, and now and then drops raw ticks past
+//! the retention period.
+//!
+//! It is the only writer of market data, so batches never conflict. The database work runs on
+//! the blocking pool; the engine keeps ticking meanwhile.
+
+use super::buffer::WriteBuffer;
+use crate::domain::time::{Clock, MICROS_PER_HOUR, Timestamp};
+use crate::storage::{Batch, Store};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub struct Writer {
+    pub store: Arc<Store>,
+    pub buffer: Arc<WriteBuffer>,
+    pub symbols: Arc<[String]>,
+    pub clock: Arc<dyn Clock>,
+    pub interval: Duration,
+    pub retention_micros: i64,
+}
+
+impl Writer {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let writer = Arc::new(self);
+        let mut ticker = tokio::time::interval(writer.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        let mut last_prune = Timestamp(i64::MIN);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = shutdown.cancelled() => break,
+            }
+            let w = writer.clone();
+            let now = writer.clock.now();
+            let prune = now.0 - last_prune.0 >= MICROS_PER_HOUR;
+            let result = tokio::task::spawn_blocking(move || w.flush_and_prune(prune.then_some(now))).await;
+            if prune && matches!(result, Ok(Ok(()))) {
+                last_prune = now;
+            }
+        }
+        // The final flush runs on this thread: shutdown waits for it.
+        let w = writer.clone();
+        let _ = tokio::task::spawn_blocking(move || w.flush_and_prune(None)).await;
+        tracing::info!("tick writer stopped; buffered ticks written");
+    }
+
+    fn flush_and_prune(&self, prune_at: Option<Timestamp>) -> Result<(), ()> {
+        self.flush().map_err(|e| tracing::error!(error = %e, "writing ticks failed; they stay buffered and are retried"))?;
+        if let Some(now) = prune_at {
+            let cutoff = Timestamp(now.0 - self.retention_micros);
+            match self.store.delete_ticks_before(cutoff) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "dropped raw ticks past retention"),
+                Err(e) => tracing::warn!(error = %e, "dropping old ticks failed"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes everything buffered. Public for shutdown and tests.
+    pub fn flush(&self) -> Result<(), crate::storage::StorageError> {
+        let batch = self.buffer.take_batch();
+        if batch.ticks.is_empty() && batch.news.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.store.write_batch(
+            &Batch { symbols: &self.symbols, ticks: &batch.ticks, news: &batch.news },
+            |commit| {
+                let _gate = self.buffer.commit_gate();
+                commit()?;
+                self.buffer.release_in_flight();
+                Ok(())
+            },
+        )?;
+        tracing::debug!(ticks = batch.ticks.len(), news = batch.news.len(), ms = started.elapsed().as_millis() as u64, "batch written");
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+use clap::Parser;
+use finlearn::cli::{CheckArgs, Cli, Command, ServeArgs};
+use finlearn::config::{Overrides, Settings};
+use finlearn::domain::time::SystemClock;
+use finlearn::startup::Application;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Check(args) => check(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    finlearn::telemetry::init(args.log_format);
+    let default_file = Path::new("config.toml");
+    let file: Option<PathBuf> = args.config.or_else(|| default_file.exists().then(|| default_file.into()));
+    let overrides = Overrides { listen: args.listen, data: args.data, seed: args.seed };
+    let settings = Settings::load(file.as_deref(), std::env::vars(), &overrides)?;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings, Arc::new(SystemClock)).await?;
+        let stopper = app.stopper();
+        actix_web::rt::spawn(async move {
+            finlearn::startup::wait_for_signal().await;
+            tracing::info!("shutting down: flushing buffered ticks");
+            stopper.stop().await;
+        });
+        app.run_until_stopped().await
+    })
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    if !args.data.exists() {
+        anyhow::bail!("no database file at {}", args.data.display());
+    }
+    let defaults = Settings::defaults();
+    let store = finlearn::storage::Store::open(&args.data, &defaults.storage.memory_limit, defaults.storage.threads)?;
+    let breaks = store.check_ledger()?;
+    if breaks.is_empty() {
+        println!("ledger consistent: {}", args.data.display());
+        return Ok(());
+    }
+    for b in &breaks {
+        println!("BROKEN {b}");
+    }
+    anyhow::bail!("{} ledger invariant(s) broken in {}", breaks.len(), args.data.display())
+}

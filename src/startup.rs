@@ -1,0 +1,222 @@
+//! Wiring: builds the state from the settings, seeds an empty database, spawns the engine and
+//! the writer, serves HTTP, and shuts everything down in order.
+
+use crate::config::Settings;
+use crate::domain::instrument::Universe;
+use crate::domain::market::{Market, Start};
+use crate::domain::quote::{DayQuote, StoredDay};
+use crate::domain::time::{Clock, MICROS_PER_DAY, Timestamp};
+use crate::http::{self, AppState};
+use crate::ledger::LedgerWriter;
+use crate::live::buffer::WriteBuffer;
+use crate::live::bus::Bus;
+use crate::live::engine::Engine;
+use crate::live::quotes::QuoteBoard;
+use crate::live::writer::Writer;
+use crate::market_data::MarketData;
+use crate::seed::seed_history;
+use crate::storage::Store;
+use actix_cors::Cors;
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    shutdown: CancellationToken,
+    engine: JoinHandle<()>,
+    writer: JoinHandle<()>,
+    store: Arc<Store>,
+}
+
+impl Application {
+    /// Opens the database (seeding it when empty), starts the engine and the writer, and binds
+    /// the listener. Call from within the runtime that will serve.
+    pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        let universe = Arc::new(Universe::new(settings.universe())?);
+        let store = Arc::new(Store::open(
+            &settings.storage.path,
+            &settings.storage.memory_limit,
+            settings.storage.threads,
+        )?);
+        store.save_instruments(universe.list())?;
+
+        let market = start_market(&settings, &universe, &store, clock.as_ref())?;
+        let stored = store.stored_days(clock.now())?;
+        let quotes: Vec<DayQuote> = universe
+            .list()
+            .iter()
+            .zip(market.prices())
+            .map(|(instrument, price)| {
+                let day = stored.get(&instrument.symbol).cloned().unwrap_or_else(|| fresh_day(price, clock.now()));
+                DayQuote::resume(instrument, &day)
+            })
+            .collect();
+
+        let board = Arc::new(QuoteBoard::new(&quotes));
+        let bus = Bus::new(settings.stream.channel_capacity);
+        let buffer = Arc::new(WriteBuffer::default());
+        let shutdown = CancellationToken::new();
+
+        let engine = Engine { market, quotes, board: board.clone(), bus: bus.clone(), buffer: buffer.clone(), clock: clock.clone() };
+        let engine = tokio::spawn(engine.run(shutdown.child_token()));
+        let writer = Writer {
+            store: store.clone(),
+            buffer: buffer.clone(),
+            symbols: universe.symbols().into(),
+            clock: clock.clone(),
+            interval: settings.flush_interval(),
+            retention_micros: i64::from(settings.storage.retention_days) * MICROS_PER_DAY,
+        };
+        let writer = tokio::spawn(writer.run(shutdown.child_token()));
+
+        let trading = LedgerWriter {
+            universe: universe.clone(),
+            store: store.clone(),
+            quotes: board.clone(),
+            clock: clock.clone(),
+            starting_cash: settings.trading.starting_cash.into(),
+            max_quote_age_micros: settings.trading.max_quote_age_secs as i64 * 1_000_000,
+        }
+        .start()?;
+        let state = AppState {
+            market: Arc::new(MarketData::new(universe, board, store.clone(), buffer, clock)),
+            trading: Arc::new(trading),
+            bus,
+            stream: settings.stream.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let addr = settings.listen_addr()?;
+        let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => anyhow::anyhow!("cannot listen on {addr}: the address is already in use"),
+            _ => anyhow::anyhow!("cannot listen on {addr}: {e}"),
+        })?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(Cors::permissive())
+                .app_data(web::Data::new(state.clone()))
+                .configure(http::configure)
+        })
+        .disable_signals()
+        .shutdown_timeout(5);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(%addr, port, "serving");
+        Ok(Application { port, server, shutdown, engine, writer, store })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server; [`Application::run_until_stopped`] then flushes and closes.
+    pub fn stopper(&self) -> Stopper {
+        Stopper { server: self.server.handle(), shutdown: self.shutdown.clone() }
+    }
+
+    /// Serves until stopped, then stops the engine, writes what is buffered and closes the
+    /// database.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Application { server, shutdown, engine, writer, store, .. } = self;
+        server.await.context("HTTP server failed")?;
+        shutdown.cancel();
+        let _ = engine.await;
+        let _ = writer.await;
+        match Arc::try_unwrap(store) {
+            Ok(store) => store.close().context("closing the database")?,
+            Err(_) => tracing::warn!("database still in use at shutdown; DuckDB will close it on exit"),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Stops a running [`Application`] gracefully.
+#[derive(Clone)]
+pub struct Stopper {
+    server: ServerHandle,
+    shutdown: CancellationToken,
+}
+
+impl Stopper {
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        self.server.stop(true).await;
+    }
+}
+
+/// Seeds an empty database and returns the market continuing from the seeded state, or
+/// resumes from the last stored prices.
+fn start_market(settings: &Settings, universe: &Universe, store: &Store, clock: &dyn Clock) -> anyhow::Result<Market> {
+    let now = clock.now();
+    let params: Vec<_> = universe.list().iter().map(|i| settings.model_for(i.kind)).collect();
+    let seed = settings.simulation.seed.unwrap_or_else(rand::random);
+    let next_news_id = store.next_news_id()?;
+    if store.has_ticks()? {
+        let stored = store.stored_days(now)?;
+        let starts: Vec<Start> = universe
+            .list()
+            .iter()
+            .map(|i| match stored.get(&i.symbol) {
+                Some(day) => Start { price: day.last_price, last_tick: day.last_time },
+                None => Start { price: i.base_price, last_tick: now },
+            })
+            .collect();
+        tracing::info!(instruments = universe.len(), "resuming from stored prices");
+        // A resumed run must not replay the random path of the seeded one.
+        return Ok(Market::new(universe.list().to_vec(), &params, &starts, settings.cadence(), seed ^ now.0 as u64, now, next_news_id));
+    }
+    let days = settings.simulation.seed_days;
+    let from = Timestamp(now.0 - i64::from(days) * MICROS_PER_DAY);
+    let starts: Vec<Start> = universe.list().iter().map(|i| Start { price: i.base_price, last_tick: from }).collect();
+    let mut market = Market::new(universe.list().to_vec(), &params, &starts, settings.cadence(), seed, from, next_news_id);
+    tracing::info!(days, instruments = universe.len(), seed, "empty database: seeding history");
+    let mut shown = 0;
+    let report = seed_history(store, &mut market, from, now, |done| {
+        let percent = (done * 100.0) as u32;
+        if percent >= shown + 10 || percent == 100 {
+            shown = percent;
+            tracing::info!("seeding history: {percent}%");
+        }
+    })?;
+    tracing::info!(ticks = report.ticks, news = report.news, seconds = report.elapsed.as_secs_f64(), "seeded");
+    Ok(market)
+}
+
+/// The day an instrument without stored history starts with.
+fn fresh_day(price: f64, now: Timestamp) -> StoredDay {
+    StoredDay {
+        last_price: price,
+        last_time: now,
+        open: price,
+        high: price,
+        low: price,
+        volume: 0,
+        previous_close: None,
+        year_high: price,
+        year_low: price,
+        average_volume: None,
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,142 @@
+//! The database layout. Every statement is idempotent, so opening an existing file is safe.
+//!
+//! Timestamps are `TIMESTAMP` holding UTC (the bundled DuckDB has no ICU, so no time zones).
+//! The candle rollups hold one row per symbol and bucket, merged from each batch of ticks in
+//! the same transaction that stores the ticks: charts never scan raw ticks, and raw ticks can
+//! be dropped after the retention period while candles stay.
+
+pub const SCHEMA_VERSION: i32 = 1;
+
+pub const CREATE: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS instruments (
+    symbol VARCHAR PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    type VARCHAR NOT NULL,
+    sector VARCHAR NOT NULL,
+    market VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    base_price DOUBLE NOT NULL,
+    annual_volatility DOUBLE NOT NULL,
+    annual_drift DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS price_ticks (
+    symbol VARCHAR NOT NULL,
+    ts TIMESTAMP NOT NULL,
+    price DOUBLE NOT NULL,
+    volume BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS news_events (
+    id BIGINT PRIMARY KEY,
+    ts TIMESTAMP NOT NULL,
+    headline VARCHAR NOT NULL,
+    category VARCHAR NOT NULL,
+    subcategory VARCHAR NOT NULL,
+    impact DOUBLE NOT NULL,
+    duration_minutes INTEGER NOT NULL,
+    affected_scope VARCHAR NOT NULL,
+    affected_symbols VARCHAR[] NOT NULL
+);
+CREATE TABLE IF NOT EXISTS users (
+    firebase_uid VARCHAR PRIMARY KEY,
+    created_at TIMESTAMP NOT NULL
+);
+-- Money in integer cents, quantities in millionths: exact, and summable in SQL.
+CREATE TABLE IF NOT EXISTS balances (
+    firebase_uid VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    starting_cents BIGINT NOT NULL,
+    cash_cents BIGINT NOT NULL,
+    PRIMARY KEY (firebase_uid, currency)
+);
+CREATE TABLE IF NOT EXISTS positions (
+    firebase_uid VARCHAR NOT NULL,
+    symbol VARCHAR NOT NULL,
+    quantity_micros BIGINT NOT NULL,
+    cost_cents BIGINT NOT NULL,
+    PRIMARY KEY (firebase_uid, symbol)
+);
+-- The append-only ledger: one row per filled order, never updated or deleted.
+CREATE TABLE IF NOT EXISTS orders (
+    id BIGINT NOT NULL,
+    firebase_uid VARCHAR NOT NULL,
+    symbol VARCHAR NOT NULL,
+    side VARCHAR NOT NULL,
+    order_type VARCHAR NOT NULL,
+    quantity_micros BIGINT NOT NULL,
+    status VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    fill_price_cents BIGINT NOT NULL,
+    total_cents BIGINT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    filled_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS watchlist (
+    firebase_uid VARCHAR NOT NULL,
+    symbol VARCHAR NOT NULL,
+    added_at TIMESTAMP NOT NULL
+);
+";
+
+/// The three candle rollups share one layout.
+pub const ROLLUP_TABLES: [(&str, &str); 3] = [
+    ("candle_1m", "INTERVAL 1 MINUTE"),
+    ("candle_1h", "INTERVAL 1 HOUR"),
+    ("candle_1d", "INTERVAL 1 DAY"),
+];
+
+pub fn create_rollup(table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+            symbol VARCHAR NOT NULL,
+            bucket TIMESTAMP NOT NULL,
+            open DOUBLE NOT NULL,
+            high DOUBLE NOT NULL,
+            low DOUBLE NOT NULL,
+            close DOUBLE NOT NULL,
+            volume BIGINT NOT NULL,
+            first_ts TIMESTAMP NOT NULL,
+            last_ts TIMESTAMP NOT NULL
+        );"
+    )
+}
+
+/// The writer's staging table for one batch (temporary: private to the writer connection).
+pub const CREATE_STAGING: &str = "
+CREATE TEMP TABLE IF NOT EXISTS batch_ticks (
+    symbol VARCHAR NOT NULL,
+    ts TIMESTAMP NOT NULL,
+    price DOUBLE NOT NULL,
+    volume BIGINT NOT NULL
+);";
+
+/// Merges the staged batch into one rollup. The batch's buckets are aggregated, combined with
+/// the stored rows of the buckets it touches (a batch only ever touches the newest buckets),
+/// and those rows are replaced. Open is the price of the earliest trade, close of the latest.
+pub fn merge_rollup(table: &str, interval: &str) -> String {
+    format!(
+        "CREATE OR REPLACE TEMP TABLE merged AS
+         WITH batch AS (
+             SELECT symbol, time_bucket({interval}, ts) AS bucket,
+                    arg_min(price, ts) AS open, max(price) AS high, min(price) AS low,
+                    arg_max(price, ts) AS close, sum(volume) AS volume,
+                    min(ts) AS first_ts, max(ts) AS last_ts
+             FROM batch_ticks GROUP BY ALL
+         ),
+         touched AS (
+             SELECT c.symbol, c.bucket, c.open, c.high, c.low, c.close, c.volume, c.first_ts, c.last_ts
+             FROM {table} c WHERE c.bucket >= (SELECT min(bucket) FROM batch)
+         )
+         SELECT symbol, bucket,
+                arg_min(open, first_ts) AS open, max(high) AS high, min(low) AS low,
+                arg_max(close, last_ts) AS close, sum(volume)::BIGINT AS volume,
+                min(first_ts) AS first_ts, max(last_ts) AS last_ts
+         FROM (SELECT * FROM batch UNION ALL SELECT * FROM touched)
+         GROUP BY symbol, bucket;
+         DELETE FROM {table} WHERE bucket >= (SELECT min(bucket) FROM merged);
+         INSERT INTO {table} SELECT symbol, bucket, open, high, low, close, volume, first_ts, last_ts FROM merged;"
+    )
+}

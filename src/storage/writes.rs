@@ -1,0 +1,85 @@
+//! The write path: one batch of ticks and news per transaction, rollups merged in the same
+//! transaction, so a crash leaves either the whole batch or none of it.
+
+use super::{Result, Store, schema, ts_value};
+use crate::domain::market::Tick;
+use crate::domain::news::NewsEvent;
+use crate::domain::time::Timestamp;
+use duckdb::types::Value;
+
+/// A batch as the writer hands it over: ticks refer to instruments by index into `symbols`.
+pub struct Batch<'a> {
+    pub symbols: &'a [String],
+    pub ticks: &'a [Tick],
+    pub news: &'a [NewsEvent],
+}
+
+impl Store {
+    /// Stores one batch atomically. `around_commit` is handed the commit and runs it, so the
+    /// caller can make the moment of commit exclusive with its own readers.
+    pub fn write_batch(
+        &self,
+        batch: &Batch<'_>,
+        around_commit: impl FnOnce(&mut dyn FnMut() -> Result<()>) -> Result<()>,
+    ) -> Result<()> {
+        if batch.ticks.is_empty() && batch.news.is_empty() {
+            return Ok(());
+        }
+        let conn = self.writer.lock().expect("writer");
+        conn.execute_batch("BEGIN TRANSACTION")?;
+        let result = (|| -> Result<()> {
+            if !batch.ticks.is_empty() {
+                let mut appender = conn.appender("batch_ticks")?;
+                for tick in batch.ticks {
+                    appender.append_row(duckdb::params![
+                        batch.symbols[tick.instrument],
+                        ts_value(tick.time),
+                        tick.price,
+                        tick.volume as i64
+                    ])?;
+                }
+                appender.flush()?;
+                drop(appender);
+                conn.execute_batch("INSERT INTO price_ticks SELECT * FROM batch_ticks")?;
+                for (table, interval) in schema::ROLLUP_TABLES {
+                    conn.execute_batch(&schema::merge_rollup(table, interval))?;
+                }
+                conn.execute_batch("DELETE FROM batch_ticks; DROP TABLE IF EXISTS merged")?;
+            }
+            let mut stmt = conn.prepare("INSERT OR IGNORE INTO news_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
+            for n in batch.news {
+                let symbols = Value::List(n.affected_symbols.iter().cloned().map(Value::Text).collect());
+                stmt.execute(duckdb::params![
+                    n.id,
+                    ts_value(n.timestamp),
+                    n.headline,
+                    n.category,
+                    n.subcategory,
+                    n.impact,
+                    n.duration_minutes,
+                    n.affected_scope.as_str(),
+                    symbols
+                ])?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => around_commit(&mut || Ok(conn.execute_batch("COMMIT")?)),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Deletes raw ticks older than `cutoff`; candles stay. Returns the rows deleted.
+    pub fn delete_ticks_before(&self, cutoff: Timestamp) -> Result<usize> {
+        let conn = self.writer.lock().expect("writer");
+        Ok(conn.execute("DELETE FROM price_ticks WHERE ts < ?", [ts_value(cutoff)])?)
+    }
+
+    /// The id the next news event should take.
+    pub fn next_news_id(&self) -> Result<i64> {
+        self.read(|c| Ok(c.query_row("SELECT coalesce(max(id), 0) + 1 FROM news_events", [], |r| r.get(0))?))
+    }
+}

@@ -1,0 +1,123 @@
+//! The binary as an operator meets it: help text and one-line errors with a non-zero exit.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_finlearn");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env_remove("RUST_LOG").output().expect("binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The last line of stderr: the error a user sees.
+fn error_line(output: &Output) -> String {
+    stderr(output).lines().last().unwrap_or_default().to_string()
+}
+
+const TINY: &str = "[instruments]\nreplace_builtin = true\n[[instruments.extra]]\nsymbol = \"AAPL\"\nname = \"Apple\"\ntype = \"stock\"\nsector = \"technology\"\nmarket = \"usa\"\ncurrency = \"USD\"\nbase_price = 192.5\nannual_volatility = 0.15\nannual_drift = 0.08\n[simulation]\nseed_days = 1\n";
+
+/// Starts `serve` and waits until it listens; returns the child and its port.
+fn start_server(dir: &std::path::Path, data: &str) -> (Child, u16) {
+    let config = dir.join("tiny.toml");
+    std::fs::write(&config, TINY).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", config.to_str().unwrap(), "--data", data, "--log-format", "json"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains("\"serving\"") {
+            let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+            let port = json["fields"]["port"].as_u64().unwrap() as u16;
+            // Keep draining the log so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, port);
+        }
+    }
+    panic!("the server never started");
+}
+
+#[test]
+fn help_explains_every_option() {
+    let top = run(&["--help"]);
+    assert!(top.status.success());
+    assert!(String::from_utf8_lossy(&top.stdout).contains("serve"));
+    let serve = String::from_utf8_lossy(&run(&["serve", "--help"]).stdout).into_owned();
+    for option in ["--config", "--listen", "--data", "--seed", "--log-format", "FINLEARN_LISTEN"] {
+        assert!(serve.contains(option), "serve --help should mention {option}:\n{serve}");
+    }
+}
+
+#[test]
+fn an_unreadable_config_is_a_one_line_error() {
+    let out = run(&["serve", "--config", "/nonexistent/finlearn.toml"]);
+    assert!(!out.status.success());
+    assert!(error_line(&out).starts_with("error: cannot read config file /nonexistent/finlearn.toml"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_config_with_a_typo_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[storage]\nflush_intervall = 3\n").unwrap();
+    let out = run(&["serve", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(error_line(&out).contains("flush_intervall"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_file_that_is_not_a_duckdb_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("notes.duckdb");
+    std::fs::write(&data, "these are my notes, not a database\n".repeat(200)).unwrap();
+    let out = run(&["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let line = error_line(&out);
+    assert!(line.starts_with("error: ") && line.contains("not a DuckDB database file"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_busy_port_and_a_locked_database_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("first.duckdb");
+    let (mut first, port) = start_server(dir.path(), data.to_str().unwrap());
+
+    let other = dir.path().join("second.duckdb");
+    let out = run(&["serve", "--listen", &format!("127.0.0.1:{port}"), "--data", other.to_str().unwrap(), "--config", dir.path().join("tiny.toml").to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(error_line(&out).contains("already in use"), "{}", stderr(&out));
+
+    let out = run(&["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(error_line(&out).contains("is locked by another process"), "{}", stderr(&out));
+
+    // SIGTERM: a graceful stop with a zero exit.
+    send_signal(first.id(), "TERM");
+    let status = wait_with_timeout(&mut first, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > timeout {
+            child.kill().unwrap();
+            panic!("the server did not stop within {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

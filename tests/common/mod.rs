@@ -1,0 +1,190 @@
+//! Test harness: the real server on port 0 with a temporary database, spoken to over HTTP and
+//! WebSocket as the app does.
+#![allow(dead_code)]
+
+use finlearn::config::{Overrides, Settings};
+use finlearn::domain::time::{Clock, SystemClock};
+use finlearn::startup::{Application, Stopper};
+use futures_util::StreamExt;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A small, fast market for tests: five instruments of different kinds and markets.
+pub const SMALL_MARKET: &str = r#"
+[instruments]
+replace_builtin = true
+[[instruments.extra]]
+symbol = "AAPL"
+name = "Apple Inc."
+type = "stock"
+sector = "technology"
+market = "usa"
+currency = "USD"
+base_price = 192.5
+annual_volatility = 0.15
+annual_drift = 0.08
+[[instruments.extra]]
+symbol = "NIFTY 50"
+name = "Nifty 50"
+type = "marketIndex"
+sector = "unknown"
+market = "india"
+currency = "INR"
+base_price = 21495.7
+annual_volatility = 0.15
+annual_drift = 0.08
+[[instruments.extra]]
+symbol = "L&T"
+name = "Larsen & Toubro"
+type = "stock"
+sector = "industrials"
+market = "india"
+currency = "INR"
+base_price = 3450.6
+annual_volatility = 0.23
+annual_drift = 0.13
+[[instruments.extra]]
+symbol = "BRK.B"
+name = "Berkshire Hathaway"
+type = "stock"
+sector = "financialServices"
+market = "usa"
+currency = "USD"
+base_price = 360.2
+annual_volatility = 0.1
+annual_drift = 0.06
+[[instruments.extra]]
+symbol = "BTC"
+name = "Bitcoin"
+type = "crypto"
+sector = "unknown"
+market = "crypto"
+currency = "USD"
+base_price = 42500.0
+annual_volatility = 0.6
+annual_drift = 0.25
+"#;
+
+pub struct TestServer {
+    pub base: String,
+    pub ws: String,
+    pub data: PathBuf,
+    stopper: Stopper,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server on its own thread and runtime (so it outlives any one test's runtime)
+    /// with `config` layered over the defaults, the database at `data`, and `seed`.
+    pub fn start(config: &str, data: &Path, seed: u64) -> TestServer {
+        Self::start_with_clock(config, data, seed, Arc::new(SystemClock))
+    }
+
+    pub fn start_with_clock(config: &str, data: &Path, seed: u64, clock: Arc<dyn Clock>) -> TestServer {
+        let dir = data.parent().unwrap();
+        let file = dir.join(format!("{}.toml", data.file_name().unwrap().to_string_lossy()));
+        std::fs::write(&file, config).unwrap();
+        let overrides = Overrides { listen: Some("127.0.0.1:0".into()), data: Some(data.into()), seed: Some(seed) };
+        let settings = Settings::load(Some(&file), Vec::new(), &overrides).expect("test settings");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let app = match Application::build(settings, clock).await {
+                    Ok(app) => app,
+                    Err(e) => {
+                        tx.send(Err(format!("{e:#}"))).unwrap();
+                        return Err(e);
+                    }
+                };
+                tx.send(Ok((app.port(), app.stopper()))).unwrap();
+                app.run_until_stopped().await
+            })
+        });
+        let (port, stopper) = rx.recv().unwrap().expect("server starts");
+        TestServer {
+            base: format!("http://127.0.0.1:{port}"),
+            ws: format!("ws://127.0.0.1:{port}/ws/market/stream"),
+            data: data.into(),
+            stopper,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops gracefully (flushing buffered ticks) and waits until the database is closed.
+    pub fn stop(mut self) {
+        let stopper = self.stopper.clone();
+        actix_web::rt::System::new().block_on(async move { stopper.stop().await });
+        self.thread.take().unwrap().join().unwrap().expect("clean shutdown");
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+        let mut response = client.get(format!("{}{path}", self.base)).send().await.expect("request");
+        let status = response.status().as_u16();
+        let body = response.body().limit(8 << 20).await.expect("body");
+        let json = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("JSON body for {path}: {body:?}"));
+        (status, json)
+    }
+
+    pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+        let request = client.request(method.parse().unwrap(), format!("{}{path}", self.base));
+        let mut response = match body {
+            Some(body) => request.send_json(&body).await,
+            None => request.send().await,
+        }
+        .expect("request");
+        let status = response.status().as_u16();
+        let bytes = response.body().limit(8 << 20).await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send("POST", path, Some(body)).await
+    }
+
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+}
+
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn connect(url: &str) -> Socket {
+    tokio_tungstenite::connect_async(url).await.expect("websocket connects").0
+}
+
+/// The next text frame as JSON, within `secs` seconds.
+pub async fn next_json(socket: &mut Socket, secs: u64) -> Value {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(secs), socket.next())
+            .await
+            .expect("a frame in time")
+            .expect("socket open")
+            .expect("frame");
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).expect("JSON frame");
+        }
+    }
+}
+
+/// Asserts that `value[key]` exists and is a JSON number.
+pub fn assert_number(value: &Value, key: &str) {
+    assert!(value[key].is_number(), "{key} should be a number in {value}");
+}
+
+pub fn assert_string(value: &Value, key: &str) {
+    assert!(value[key].is_string(), "{key} should be a string in {value}");
+}
+
+/// Asserts an ISO-8601 UTC timestamp string that Dart's `DateTime.parse` accepts.
+pub fn assert_timestamp(value: &Value, key: &str) -> chrono::DateTime<chrono::Utc> {
+    let text = value[key].as_str().unwrap_or_else(|| panic!("{key} should be a string in {value}"));
+    assert!(text.ends_with('Z') || text.ends_with("+00:00"), "{key} = {text} should be UTC");
+    chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{key} = {text}: {e}")).to_utc()
+}
