@@ -18,9 +18,10 @@ async fn client(port: u16, users: Vec<String>, stop: Arc<AtomicBool>) -> (u64, u
     let mut n = 0usize;
     while !stop.load(Ordering::Relaxed) {
         let uid = &users[n % users.len()];
-        let side = if (n / users.len()) % 2 == 0 { "buy" } else { "sell" };
+        let side = if (n / users.len()).is_multiple_of(2) { "buy" } else { "sell" };
         n += 1;
-        let body = serde_json::json!({"firebase_uid": uid, "symbol": "AAPL", "side": side, "quantity": 0.01, "market": "usa"});
+        let body =
+            serde_json::json!({"firebase_uid": uid, "symbol": "AAPL", "side": side, "quantity": 0.01, "market": "usa"});
         let started = Instant::now();
         let response = http.post(&url).send_json(&body).await.unwrap();
         latencies.push(started.elapsed().as_secs_f64() * 1e3);

@@ -24,6 +24,24 @@ pub enum Command {
     /// Verify the ledger invariants of a database file (exits 1 on any break). The server
     /// must not be running on that file.
     Check(CheckArgs),
+    /// Print a bearer token for a user, signed with the configured shared secret
+    /// (`[auth] mode = "shared-secret"`), for classroom servers.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The user (firebase_uid) the token acts for.
+    #[arg(long, value_name = "UID")]
+    pub uid: String,
+
+    /// Configuration file holding `[auth] secret`. Default: ./config.toml when present.
+    #[arg(long, value_name = "PATH", env = "FINLEARN_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Lifetime in seconds. Default: `auth.token_ttl_secs` (a day).
+    #[arg(long, value_name = "SECS")]
+    pub ttl: Option<u64>,
 }
 
 #[derive(Debug, clap::Args)]

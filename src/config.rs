@@ -27,6 +27,8 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Settings(String),
     #[error("environment variable {name}: {message}")]
     Env { name: String, message: String },
     #[error("invalid setting {key}: {message}")]
@@ -45,7 +47,38 @@ pub struct Settings {
     pub instruments: InstrumentSettings,
     pub stream: StreamSettings,
     pub trading: TradingSettings,
+    pub auth: AuthSettings,
+    pub admin: AdminSettings,
 }
+
+/// How requests prove which user they act for; see [`crate::auth`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthMode {
+    #[default]
+    Open,
+    Firebase,
+    SharedSecret,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    pub firebase_project_id: String,
+    pub jwks: String,
+    pub secret: String,
+    pub token_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    pub token: String,
+}
+
+/// Shortest shared secret and admin token accepted: long enough not to be guessed.
+pub const MIN_SECRET_LEN: usize = 32;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,7 +110,7 @@ pub struct SimulationSettings {
     pub seed: Option<u64>,
     pub tick_min_ms: u64,
     pub tick_max_ms: u64,
-    pub seed_days: u32,
+    pub seed_days: f64,
     pub news_mean_interval_secs: u64,
     pub news_volatility_boost: f64,
 }
@@ -121,7 +154,8 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         let mut tree = parse_toml("built-in defaults", DEFAULT_CONFIG)?;
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+            let text =
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
             merge(&mut tree, parse_toml(&path.display().to_string(), &text)?);
         }
         for (name, value) in env {
@@ -142,10 +176,9 @@ impl Settings {
     }
 
     fn from_tree(tree: toml::Table) -> Result<Self, ConfigError> {
-        Settings::deserialize(toml::Value::Table(tree)).map_err(|e| ConfigError::Parse {
-            path: "settings".into(),
-            message: e.to_string(),
-        })
+        // toml reports the key on a second line; one line reads better in a terminal.
+        Settings::deserialize(toml::Value::Table(tree))
+            .map_err(|e| ConfigError::Settings(e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")))
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -157,8 +190,8 @@ impl Settings {
         if s.tick_min_ms == 0 || s.tick_min_ms > s.tick_max_ms {
             return invalid("simulation.tick_min_ms", "must be positive and at most tick_max_ms");
         }
-        if s.seed_days == 0 || s.seed_days > 400 {
-            return invalid("simulation.seed_days", "must be between 1 and 400");
+        if !(s.seed_days > 0.0 && s.seed_days <= 400.0) {
+            return invalid("simulation.seed_days", "must be above 0 and at most 400");
         }
         if !(s.news_volatility_boost >= 1.0 && s.news_volatility_boost <= 100.0) {
             return invalid("simulation.news_volatility_boost", "must be between 1 and 100");
@@ -183,11 +216,37 @@ impl Settings {
         if st.client_timeout_secs <= st.heartbeat_secs {
             return invalid("stream.client_timeout_secs", "must exceed heartbeat_secs");
         }
+        let auth = &self.auth;
+        match auth.mode {
+            AuthMode::Open => {}
+            AuthMode::Firebase if auth.firebase_project_id.trim().is_empty() || auth.jwks.trim().is_empty() => {
+                return invalid("auth", "mode firebase needs firebase_project_id and jwks (a file or URL)");
+            }
+            AuthMode::Firebase => {}
+            AuthMode::SharedSecret if auth.secret.len() < MIN_SECRET_LEN => {
+                return Err(ConfigError::Invalid {
+                    key: "auth.secret",
+                    message: format!("mode shared-secret needs a secret of at least {MIN_SECRET_LEN} characters"),
+                });
+            }
+            AuthMode::SharedSecret => {}
+        }
+        if auth.token_ttl_secs == 0 {
+            return invalid("auth.token_ttl_secs", "must be positive");
+        }
+        if !self.admin.token.is_empty() && self.admin.token.len() < MIN_SECRET_LEN {
+            return Err(ConfigError::Invalid {
+                key: "admin.token",
+                message: format!("must be empty (admin routes off) or at least {MIN_SECRET_LEN} characters"),
+            });
+        }
         if self.trading.max_quote_age_secs == 0 {
             return invalid("trading.max_quote_age_secs", "must be positive");
         }
         for (kind, params) in &self.models {
-            params.validate().map_err(|message| ConfigError::Invalid { key: "models", message: format!("{kind}: {message}") })?;
+            params
+                .validate()
+                .map_err(|message| ConfigError::Invalid { key: "models", message: format!("{kind}: {message}") })?;
         }
         let universe = self.universe();
         if universe.is_empty() {
@@ -301,7 +360,7 @@ mod tests {
         assert_eq!(s.server.listen, "0.0.0.0:8000");
         assert_eq!(s.storage.flush_interval_secs, 30);
         assert_eq!(s.storage.retention_days, 30);
-        assert_eq!(s.simulation.seed_days, 5);
+        assert_eq!(s.simulation.seed_days, 5.0);
         assert_eq!(s.universe().len(), 45);
         assert_eq!(s.models.len(), 7);
         assert_eq!(s.simulation.seed, None);
@@ -311,7 +370,8 @@ mod tests {
     fn each_layer_overrides_the_one_before() {
         let file = "[storage]\nflush_interval_secs = 10\nretention_days = 7\n[server]\nlisten = \"127.0.0.1:9000\"\n";
         let env = [("FINLEARN_STORAGE__RETENTION_DAYS", "3"), ("FINLEARN_SIMULATION__SEED", "77")];
-        let s = load(Some(file), &env, Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() }).unwrap();
+        let s =
+            load(Some(file), &env, Overrides { listen: Some("127.0.0.1:9100".into()), ..Default::default() }).unwrap();
         assert_eq!(s.storage.flush_interval_secs, 10); // file
         assert_eq!(s.storage.retention_days, 3); // environment over file
         assert_eq!(s.simulation.seed, Some(77)); // environment
@@ -342,8 +402,22 @@ mod tests {
     }
 
     #[test]
+    fn verified_identity_modes_need_their_keys() {
+        let err = load(Some("[auth]\nmode = \"firebase\"\n"), &[], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("firebase_project_id"), "{err}");
+        let err = load(Some("[auth]\nmode = \"shared-secret\"\nsecret = \"short\"\n"), &[], Overrides::default())
+            .unwrap_err();
+        assert!(err.to_string().contains("auth.secret"), "{err}");
+        let err = load(Some("[auth]\nmode = \"magic\"\n"), &[], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("magic"), "{err}");
+        assert_eq!(Settings::defaults().auth.mode, AuthMode::Open);
+        assert!(Settings::defaults().admin.token.is_empty(), "admin routes are off by default");
+    }
+
+    #[test]
     fn a_missing_config_file_is_a_clear_error() {
-        let err = Settings::load(Some(Path::new("/nonexistent/finlearn.toml")), Vec::new(), &Overrides::default()).unwrap_err();
+        let err = Settings::load(Some(Path::new("/nonexistent/finlearn.toml")), Vec::new(), &Overrides::default())
+            .unwrap_err();
         assert!(err.to_string().starts_with("cannot read config file /nonexistent/finlearn.toml"), "{err}");
     }
 }

@@ -13,9 +13,12 @@
 //! - [`ledger`]: paper trading: the service and its single group-committing writer.
 //! - [`seed`]: generating the first days of history on an empty database.
 //! - [`http`]: routes, one file per resource, and the error type.
+//! - [`auth`]: who may act for a user: open, Firebase ID tokens, or shared-secret tokens.
 //! - [`config`]: layered settings. [`cli`]: the command line.
+//! - [`metrics`]: counters and histograms for `/metrics`. [`telemetry`]: logging.
 //! - [`startup`]: wiring, task spawning and shutdown.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -23,6 +26,7 @@ pub mod http;
 pub mod ledger;
 pub mod live;
 pub mod market_data;
+pub mod metrics;
 pub mod seed;
 pub mod startup;
 pub mod storage;

@@ -1,17 +1,19 @@
 use clap::Parser;
-use finlearn::cli::{CheckArgs, Cli, Command, ServeArgs};
-use finlearn::config::{Overrides, Settings};
+use finlearn::cli::{CheckArgs, Cli, Command, ServeArgs, TokenArgs};
+use finlearn::config::{AuthMode, Overrides, Settings};
 use finlearn::domain::time::SystemClock;
 use finlearn::startup::Application;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Check(args) => check(args),
+        Command::Token(args) => token(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -22,12 +24,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// The given config file, or `./config.toml` when present.
+fn config_file(given: Option<PathBuf>) -> Option<PathBuf> {
+    let default_file = Path::new("config.toml");
+    given.or_else(|| default_file.exists().then(|| default_file.into()))
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     finlearn::telemetry::init(args.log_format);
-    let default_file = Path::new("config.toml");
-    let file: Option<PathBuf> = args.config.or_else(|| default_file.exists().then(|| default_file.into()));
     let overrides = Overrides { listen: args.listen, data: args.data, seed: args.seed };
-    let settings = Settings::load(file.as_deref(), std::env::vars(), &overrides)?;
+    let settings = Settings::load(config_file(args.config).as_deref(), std::env::vars(), &overrides)?;
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings, Arc::new(SystemClock)).await?;
         let stopper = app.stopper();
@@ -55,4 +61,15 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         println!("BROKEN {b}");
     }
     anyhow::bail!("{} ledger invariant(s) broken in {}", breaks.len(), args.data.display())
+}
+
+fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let settings = Settings::load(config_file(args.config).as_deref(), std::env::vars(), &Overrides::default())?;
+    if settings.auth.mode != AuthMode::SharedSecret {
+        anyhow::bail!("tokens are issued only with [auth] mode = \"shared-secret\" and a secret");
+    }
+    finlearn::ledger::validate_uid(&args.uid).map_err(|e| anyhow::anyhow!("--uid: {e}"))?;
+    let ttl = Duration::from_secs(args.ttl.unwrap_or(settings.auth.token_ttl_secs));
+    println!("{}", finlearn::auth::issue_token(&settings.auth.secret, &args.uid, ttl)?);
+    Ok(())
 }

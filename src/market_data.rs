@@ -20,6 +20,9 @@ pub const MAX_CANDLES: u32 = 1_000;
 /// News items returned when no `limit` is given, and the most one request may ask for.
 pub const DEFAULT_NEWS: usize = 10;
 pub const MAX_NEWS: usize = 50;
+/// Symbols one quotes request or one subscribe message may name: every instrument of a
+/// generous universe, while bounding the work one request can cause.
+pub const MAX_SYMBOLS_PER_REQUEST: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MarketError {
@@ -34,9 +37,9 @@ pub enum MarketError {
 }
 
 /// The wire shape of one instrument.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct InstrumentView<'a> {
+pub struct InstrumentView<'a> {
     symbol: &'a str,
     name: &'a str,
     #[serde(rename = "type")]
@@ -123,10 +126,13 @@ impl MarketData {
     }
 
     /// Quotes for a comma-separated symbol list (unknown symbols left out), or all of them.
-    pub fn quotes_json(&self, symbols: Option<&str>) -> Bytes {
+    pub fn quotes_json(&self, symbols: Option<&str>) -> Result<Bytes, MarketError> {
         match symbols.map(str::trim).filter(|s| !s.is_empty()) {
-            None => self.board.all_json(),
-            Some(list) => self.board.json_of(list.split(',').filter_map(|s| self.universe.find(s.trim()))),
+            None => Ok(self.board.all_json()),
+            Some(list) if list.split(',').count() > MAX_SYMBOLS_PER_REQUEST => {
+                Err(MarketError::InvalidQuery(format!("at most {MAX_SYMBOLS_PER_REQUEST} symbols per request")))
+            }
+            Some(list) => Ok(self.board.json_of(list.split(',').filter_map(|s| self.universe.find(s.trim())))),
         }
     }
 

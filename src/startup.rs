@@ -1,6 +1,7 @@
 //! Wiring: builds the state from the settings, seeds an empty database, spawns the engine and
 //! the writer, serves HTTP, and shuts everything down in order.
 
+use crate::auth::{Identity, JWKS_REFRESH};
 use crate::config::Settings;
 use crate::domain::instrument::Universe;
 use crate::domain::market::{Market, Start};
@@ -14,6 +15,7 @@ use crate::live::engine::Engine;
 use crate::live::quotes::QuoteBoard;
 use crate::live::writer::Writer;
 use crate::market_data::MarketData;
+use crate::metrics::Metrics;
 use crate::seed::seed_history;
 use crate::storage::Store;
 use actix_cors::Cors;
@@ -39,11 +41,9 @@ impl Application {
     /// the listener. Call from within the runtime that will serve.
     pub async fn build(settings: Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
         let universe = Arc::new(Universe::new(settings.universe())?);
-        let store = Arc::new(Store::open(
-            &settings.storage.path,
-            &settings.storage.memory_limit,
-            settings.storage.threads,
-        )?);
+        let identity = Arc::new(Identity::from_settings(&settings.auth)?);
+        let store =
+            Arc::new(Store::open(&settings.storage.path, &settings.storage.memory_limit, settings.storage.threads)?);
         store.save_instruments(universe.list())?;
 
         let market = start_market(&settings, &universe, &store, clock.as_ref())?;
@@ -62,8 +62,17 @@ impl Application {
         let bus = Bus::new(settings.stream.channel_capacity);
         let buffer = Arc::new(WriteBuffer::default());
         let shutdown = CancellationToken::new();
+        let metrics = Arc::new(Metrics::new());
 
-        let engine = Engine { market, quotes, board: board.clone(), bus: bus.clone(), buffer: buffer.clone(), clock: clock.clone() };
+        let engine = Engine {
+            market,
+            quotes,
+            board: board.clone(),
+            bus: bus.clone(),
+            buffer: buffer.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        };
         let engine = tokio::spawn(engine.run(shutdown.child_token()));
         let writer = Writer {
             store: store.clone(),
@@ -72,6 +81,7 @@ impl Application {
             clock: clock.clone(),
             interval: settings.flush_interval(),
             retention_micros: i64::from(settings.storage.retention_days) * MICROS_PER_DAY,
+            metrics: metrics.clone(),
         };
         let writer = tokio::spawn(writer.run(shutdown.child_token()));
 
@@ -82,6 +92,7 @@ impl Application {
             clock: clock.clone(),
             starting_cash: settings.trading.starting_cash.into(),
             max_quote_age_micros: settings.trading.max_quote_age_secs as i64 * 1_000_000,
+            metrics: metrics.clone(),
         }
         .start()?;
         let state = AppState {
@@ -90,7 +101,14 @@ impl Application {
             bus,
             stream: settings.stream.clone(),
             shutdown: shutdown.clone(),
+            metrics: metrics.clone(),
+            store: store.clone(),
+            identity: identity.clone(),
+            admin_token: Some(settings.admin.token.as_str()).filter(|t| !t.is_empty()).map(Arc::from),
         };
+        if identity.refreshes() {
+            tokio::spawn(refresh_keys(identity, shutdown.child_token()));
+        }
         let addr = settings.listen_addr()?;
         let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
             std::io::ErrorKind::AddrInUse => anyhow::anyhow!("cannot listen on {addr}: the address is already in use"),
@@ -100,6 +118,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(Cors::permissive())
+                .wrap(actix_web::middleware::from_fn(http::record_metrics))
                 .app_data(web::Data::new(state.clone()))
                 .configure(http::configure)
         })
@@ -172,12 +191,21 @@ fn start_market(settings: &Settings, universe: &Universe, store: &Store, clock: 
             .collect();
         tracing::info!(instruments = universe.len(), "resuming from stored prices");
         // A resumed run must not replay the random path of the seeded one.
-        return Ok(Market::new(universe.list().to_vec(), &params, &starts, settings.cadence(), seed ^ now.0 as u64, now, next_news_id));
+        return Ok(Market::new(
+            universe.list().to_vec(),
+            &params,
+            &starts,
+            settings.cadence(),
+            seed ^ now.0 as u64,
+            now,
+            next_news_id,
+        ));
     }
     let days = settings.simulation.seed_days;
-    let from = Timestamp(now.0 - i64::from(days) * MICROS_PER_DAY);
+    let from = Timestamp(now.0 - (days * MICROS_PER_DAY as f64) as i64);
     let starts: Vec<Start> = universe.list().iter().map(|i| Start { price: i.base_price, last_tick: from }).collect();
-    let mut market = Market::new(universe.list().to_vec(), &params, &starts, settings.cadence(), seed, from, next_news_id);
+    let mut market =
+        Market::new(universe.list().to_vec(), &params, &starts, settings.cadence(), seed, from, next_news_id);
     tracing::info!(days, instruments = universe.len(), seed, "empty database: seeding history");
     let mut shown = 0;
     let report = seed_history(store, &mut market, from, now, |done| {
@@ -189,6 +217,23 @@ fn start_market(settings: &Settings, universe: &Universe, store: &Store, clock: 
     })?;
     tracing::info!(ticks = report.ticks, news = report.news, seconds = report.elapsed.as_secs_f64(), "seeded");
     Ok(market)
+}
+
+/// Re-reads the signing keys of a JWKS URL every [`JWKS_REFRESH`]; a failed read keeps the
+/// keys in use.
+async fn refresh_keys(identity: Arc<Identity>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(JWKS_REFRESH) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let id = identity.clone();
+        match tokio::task::spawn_blocking(move || id.refresh()).await {
+            Ok(Ok(keys)) => tracing::info!(keys, "signing keys refreshed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "refreshing signing keys failed; keeping the current ones"),
+            Err(e) => tracing::warn!(error = %e, "refreshing signing keys failed"),
+        }
+    }
 }
 
 /// The day an instrument without stored history starts with.
@@ -211,7 +256,8 @@ fn fresh_day(price: f64, now: Timestamp) -> StoredDay {
 pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

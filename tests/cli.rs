@@ -1,4 +1,6 @@
 //! The binary as an operator meets it: help text and one-line errors with a non-zero exit.
+// The spawned servers are handed to the caller, which waits for them.
+#![allow(clippy::zombie_processes)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -26,7 +28,17 @@ fn start_server(dir: &std::path::Path, data: &str) -> (Child, u16) {
     let config = dir.join("tiny.toml");
     std::fs::write(&config, TINY).unwrap();
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--config", config.to_str().unwrap(), "--data", data, "--log-format", "json"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            config.to_str().unwrap(),
+            "--data",
+            data,
+            "--log-format",
+            "json",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -59,7 +71,11 @@ fn help_explains_every_option() {
 fn an_unreadable_config_is_a_one_line_error() {
     let out = run(&["serve", "--config", "/nonexistent/finlearn.toml"]);
     assert!(!out.status.success());
-    assert!(error_line(&out).starts_with("error: cannot read config file /nonexistent/finlearn.toml"), "{}", stderr(&out));
+    assert!(
+        error_line(&out).starts_with("error: cannot read config file /nonexistent/finlearn.toml"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -90,7 +106,15 @@ fn a_busy_port_and_a_locked_database_are_one_line_errors() {
     let (mut first, port) = start_server(dir.path(), data.to_str().unwrap());
 
     let other = dir.path().join("second.duckdb");
-    let out = run(&["serve", "--listen", &format!("127.0.0.1:{port}"), "--data", other.to_str().unwrap(), "--config", dir.path().join("tiny.toml").to_str().unwrap()]);
+    let out = run(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data",
+        other.to_str().unwrap(),
+        "--config",
+        dir.path().join("tiny.toml").to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(error_line(&out).contains("already in use"), "{}", stderr(&out));
 

@@ -1,5 +1,7 @@
 //! kill -9 in the middle of a stream of orders loses no acknowledged order and leaves the
 //! ledger consistent.
+// The spawned servers are handed to the caller, which waits for them.
+#![allow(clippy::zombie_processes)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -9,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_finlearn");
-const CONFIG: &str = "[instruments]\nreplace_builtin = true\n[[instruments.extra]]\nsymbol = \"AAPL\"\nname = \"Apple\"\ntype = \"stock\"\nsector = \"technology\"\nmarket = \"usa\"\ncurrency = \"USD\"\nbase_price = 192.5\nannual_volatility = 0.15\nannual_drift = 0.08\n[simulation]\nseed_days = 1\ntick_min_ms = 50\ntick_max_ms = 100\n";
+const CONFIG: &str = "[instruments]\nreplace_builtin = true\n[[instruments.extra]]\nsymbol = \"AAPL\"\nname = \"Apple\"\ntype = \"stock\"\nsector = \"technology\"\nmarket = \"usa\"\ncurrency = \"USD\"\nbase_price = 192.5\nannual_volatility = 0.15\nannual_drift = 0.08\n[simulation]\nseed_days = 0.1\ntick_min_ms = 50\ntick_max_ms = 100\n";
 
 fn start(dir: &std::path::Path) -> (Child, u16) {
     let config = dir.join("crash.toml");
@@ -67,7 +69,9 @@ fn kill_9_loses_no_acknowledged_order() {
                 while !stop.load(Ordering::Relaxed) {
                     let side = if n % 3 == 2 { "sell" } else { "buy" };
                     n += 1;
-                    let body = format!(r#"{{"firebase_uid":"{uid}","symbol":"AAPL","side":"{side}","quantity":0.01,"market":"usa"}}"#);
+                    let body = format!(
+                        r#"{{"firebase_uid":"{uid}","symbol":"AAPL","side":"{side}","quantity":0.01,"market":"usa"}}"#
+                    );
                     match http(port, "POST", "/api/v1/orders/place", &body) {
                         Ok((200, _)) => acknowledged += 1,
                         Ok((status, body)) => panic!("order refused: {status} {body}"),
@@ -97,12 +101,21 @@ fn kill_9_loses_no_acknowledged_order() {
     assert!(server.wait().unwrap().success());
 
     let check = Command::new(BIN).arg("check").arg("--data").arg(dir.path().join("crash.duckdb")).output().unwrap();
-    assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
     assert!(String::from_utf8_lossy(&check.stdout).contains("ledger consistent"));
 
     // A tampered balance is caught.
     let conn = duckdb::Connection::open(dir.path().join("crash.duckdb")).unwrap();
-    conn.execute("UPDATE balances SET cash_cents = cash_cents + 1 WHERE firebase_uid = 'crash-0' AND currency = 'USD'", []).unwrap();
+    conn.execute(
+        "UPDATE balances SET cash_cents = cash_cents + 1 WHERE firebase_uid = 'crash-0' AND currency = 'USD'",
+        [],
+    )
+    .unwrap();
     drop(conn);
     let check = Command::new(BIN).arg("check").arg("--data").arg(dir.path().join("crash.duckdb")).output().unwrap();
     assert!(!check.status.success());

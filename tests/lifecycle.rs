@@ -23,17 +23,16 @@ fn stored_ticks(data: &std::path::Path, symbol: &str) -> (i64, i64, i64) {
     .unwrap()
 }
 
-#[actix_web::test]
-async fn seeding_writes_exactly_five_days_and_the_same_seed_gives_the_same_history() {
+#[test]
+fn seeding_writes_exactly_five_days_and_the_same_seed_gives_the_same_history() {
     let dir = tempfile::tempdir().unwrap();
     let start = Timestamp::parse_rfc3339("2026-12-01T08:15:02.5Z").unwrap();
     let history = |name: &str, seed: u64| {
         let data = dir.path().join(name);
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_at(start));
         let server = TestServer::start_with_clock(SMALL_MARKET, &data, seed, clock);
-        let candles = actix_web::rt::System::new().block_on(async {
-            server.get_ok("/api/v1/market/history/AAPL?timeframe=1h&limit=200").await
-        });
+        let candles = actix_web::rt::System::new()
+            .block_on(async { server.get_ok("/api/v1/market/history/AAPL?timeframe=1h&limit=200").await });
         server.stop();
         (candles, data)
     };
@@ -56,7 +55,7 @@ async fn seeding_writes_exactly_five_days_and_the_same_seed_gives_the_same_histo
 async fn a_restart_resumes_from_stored_prices_without_reseeding() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("restart.duckdb");
-    let config = format!("{SMALL_MARKET}\n[simulation]\ntick_min_ms = 100\ntick_max_ms = 200\n");
+    let config = format!("{SMALL_MARKET}\n[simulation]\ntick_min_ms = 100\ntick_max_ms = 200\nseed_days = 0.05\n");
 
     let server = TestServer::start(&config, &data, 3);
     let before = server.get_ok("/api/v1/market/history/AAPL?timeframe=1h&limit=200").await;
@@ -88,7 +87,7 @@ async fn a_restart_resumes_from_stored_prices_without_reseeding() {
 async fn a_lagging_client_never_delays_the_others_and_is_cut_off() {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        "{SMALL_MARKET}\n[simulation]\ntick_min_ms = 2\ntick_max_ms = 4\n[stream]\nchannel_capacity = 16\nsend_timeout_secs = 1\n"
+        "{SMALL_MARKET}\n[simulation]\ntick_min_ms = 2\ntick_max_ms = 4\nseed_days = 0.002\n[stream]\nchannel_capacity = 16\nsend_timeout_secs = 1\n"
     );
     let server = TestServer::start(&config, &dir.path().join("lag.duckdb"), 5);
 
@@ -123,7 +122,10 @@ async fn a_lagging_client_never_delays_the_others_and_is_cut_off() {
                 assert_eq!(close.code, CloseCode::Policy);
                 break;
             }
-            Message::Text(text) if text.contains("\"lagged\"") => verdict = Some("lagged".into()),
+            Message::Text(text) if text.contains("\"lagged\"") => {
+                verdict = Some("lagged".into());
+                break;
+            }
             _ => {}
         }
     }

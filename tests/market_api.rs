@@ -77,7 +77,9 @@ async fn a_quote_is_a_real_trading_day_snapshot() {
 #[actix_web::test]
 async fn symbols_with_spaces_ampersands_and_dots_arrive_percent_encoded() {
     let s = server();
-    for (encoded, symbol) in [("NIFTY%2050", "NIFTY 50"), ("L%26T", "L&T"), ("BRK.B", "BRK.B"), ("S%26P%20500", "S&P 500")] {
+    for (encoded, symbol) in
+        [("NIFTY%2050", "NIFTY 50"), ("L%26T", "L&T"), ("BRK.B", "BRK.B"), ("S%26P%20500", "S&P 500")]
+    {
         let q = s.get_ok(&format!("/api/v1/market/quote/{encoded}")).await;
         assert_eq!(q["symbol"], symbol);
     }
@@ -113,7 +115,12 @@ async fn history_serves_every_timeframe_oldest_first_on_aligned_buckets() {
             for key in ["open", "high", "low", "close", "volume"] {
                 assert_number(c, key);
             }
-            let (o, h, l, cl) = (c["open"].as_f64().unwrap(), c["high"].as_f64().unwrap(), c["low"].as_f64().unwrap(), c["close"].as_f64().unwrap());
+            let (o, h, l, cl) = (
+                c["open"].as_f64().unwrap(),
+                c["high"].as_f64().unwrap(),
+                c["low"].as_f64().unwrap(),
+                c["close"].as_f64().unwrap(),
+            );
             assert!(l <= o.min(cl) && h >= o.max(cl), "{tf}: {c}");
             let t = assert_timestamp(c, "timestamp");
             let aligned = match tf {
@@ -121,7 +128,13 @@ async fn history_serves_every_timeframe_oldest_first_on_aligned_buckets() {
                 "1W" => t.timestamp() % 86_400 == 0 && chrono::Datelike::weekday(&t) == chrono::Weekday::Mon,
                 "1M" => t.timestamp() % 86_400 == 0 && chrono::Datelike::day(&t) == 1,
                 _ => {
-                    let width = match tf { "1m" => 60, "5m" => 300, "15m" => 900, "1h" => 3_600, _ => 14_400 };
+                    let width = match tf {
+                        "1m" => 60,
+                        "5m" => 300,
+                        "15m" => 900,
+                        "1h" => 3_600,
+                        _ => 14_400,
+                    };
                     t.timestamp() % width == 0
                 }
             };
@@ -164,7 +177,9 @@ async fn history_honours_limit_from_and_to() {
     let to = all[20]["timestamp"].as_str().unwrap();
     let window = s.get_ok(&format!("/api/v1/market/history/AAPL?timeframe=1h&from={from}&to={to}")).await;
     assert_eq!(window.as_array().unwrap(), &all[10..=20]);
-    for bad in ["limit=0", "limit=5000", "limit=x", "from=yesterday", "from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z"] {
+    for bad in
+        ["limit=0", "limit=5000", "limit=x", "from=yesterday", "from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z"]
+    {
         let (status, _) = s.get(&format!("/api/v1/market/history/AAPL?timeframe=1h&{bad}")).await;
         assert_eq!(status, 422, "{bad}");
     }

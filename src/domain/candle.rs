@@ -173,7 +173,7 @@ fn month_start(year: i32, month: u32) -> Timestamp {
 }
 
 /// One OHLC bar. `timestamp` is the bucket start.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Candle {
     pub timestamp: Timestamp,
     pub open: f64,
@@ -299,7 +299,8 @@ mod tests {
     fn newer_candles_merge_into_the_shared_bucket() {
         let base = at("2026-12-01T10:00:00Z");
         let mut stored = vec![Candle { timestamp: base, open: 10.0, high: 11.0, low: 9.5, close: 10.5, volume: 5 }];
-        let newer = fold_trades(Timeframe::H1, [(base.plus_micros(1), 12.0, 1), (base.plus_micros(3_600_000_000), 8.0, 2)]);
+        let newer =
+            fold_trades(Timeframe::H1, [(base.plus_micros(1), 12.0, 1), (base.plus_micros(3_600_000_000), 8.0, 2)]);
         merge_newer(&mut stored, newer);
         assert_eq!(stored.len(), 2);
         assert_eq!((stored[0].open, stored[0].high, stored[0].close, stored[0].volume), (10.0, 12.0, 12.0, 6));

@@ -6,7 +6,7 @@ use std::fmt;
 /// The built-in universe, compiled into the binary so it never reads files it was not given.
 const DEFAULT_UNIVERSE_CSV: &str = include_str!("../../data/instruments.csv");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum InstrumentType {
     Stock,
@@ -18,7 +18,7 @@ pub enum InstrumentType {
     Crypto,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Sector {
     Technology,
@@ -35,7 +35,7 @@ pub enum Sector {
     Unknown,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Market {
     India,
@@ -135,10 +135,8 @@ pub enum InstrumentError {
 impl Instrument {
     /// Checks the values the engine and the ledger rely on.
     pub fn validate(&self) -> Result<(), InstrumentError> {
-        let invalid = |reason: &str| InstrumentError::Invalid {
-            symbol: self.symbol.clone(),
-            reason: reason.to_string(),
-        };
+        let invalid =
+            |reason: &str| InstrumentError::Invalid { symbol: self.symbol.clone(), reason: reason.to_string() };
         if self.symbol.trim().is_empty() || self.symbol.len() > 32 {
             return Err(invalid("symbol must be 1 to 32 characters"));
         }
@@ -148,7 +146,7 @@ impl Instrument {
         if !(self.annual_volatility > 0.0 && self.annual_volatility <= 5.0) {
             return Err(invalid("annual_volatility must be in (0, 5]"));
         }
-        if !(self.annual_drift.abs() <= 2.0) {
+        if !(-2.0..=2.0).contains(&self.annual_drift) {
             return Err(invalid("annual_drift must be in [-2, 2]"));
         }
         if self.market.currency() != self.currency {

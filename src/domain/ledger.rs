@@ -89,11 +89,7 @@ pub struct Position {
 impl Position {
     /// Average cost per unit, rounded to the cent for display.
     pub fn average_cost(&self) -> Decimal {
-        if self.quantity.is_zero() {
-            Decimal::ZERO
-        } else {
-            round_cents(self.cost_basis / self.quantity)
-        }
+        if self.quantity.is_zero() { Decimal::ZERO } else { round_cents(self.cost_basis / self.quantity) }
     }
 }
 
@@ -156,7 +152,11 @@ impl Account {
             }
             Side::Sell => {
                 if quantity > position.quantity {
-                    return Err(Refusal::InsufficientHoldings { symbol: symbol.into(), wanted: quantity, held: position.quantity });
+                    return Err(Refusal::InsufficientHoldings {
+                        symbol: symbol.into(),
+                        wanted: quantity,
+                        held: position.quantity,
+                    });
                 }
                 // The basis leaves in proportion to the quantity sold, rounded by the same rule;
                 // all of it on a full exit, so nothing is ever left over.

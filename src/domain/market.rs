@@ -203,10 +203,11 @@ mod tests {
 
     fn market(seed: u64, start: Timestamp) -> Market {
         let universe: Vec<Instrument> = default_universe().into_iter().take(5).collect();
-        let params = vec![
-            ModelParams { jump_intensity: 4.0, jump_mean: 0.0, jump_std: 0.02, garch_alpha: 0.05, garch_beta: 0.9 };
-            universe.len()
-        ];
+        let params =
+            vec![
+                ModelParams { jump_intensity: 4.0, jump_mean: 0.0, jump_std: 0.02, garch_alpha: 0.05, garch_beta: 0.9 };
+                universe.len()
+            ];
         let starts: Vec<Start> = universe.iter().map(|i| Start { price: i.base_price, last_tick: start }).collect();
         Market::new(universe, &params, &starts, CADENCE, seed, start, 1)
     }
@@ -222,7 +223,8 @@ mod tests {
     #[test]
     fn every_instrument_ticks_every_two_to_three_seconds_in_time_order() {
         let events = run(1, 3_600);
-        let ticks: Vec<Tick> = events.iter().filter_map(|e| if let MarketEvent::Tick(t) = e { Some(*t) } else { None }).collect();
+        let ticks: Vec<Tick> =
+            events.iter().filter_map(|e| if let MarketEvent::Tick(t) = e { Some(*t) } else { None }).collect();
         assert!(ticks.windows(2).all(|w| w[0].time <= w[1].time));
         for i in 0..5 {
             let times: Vec<i64> = ticks.iter().filter(|t| t.instrument == i).map(|t| t.time.0).collect();
@@ -253,7 +255,8 @@ mod tests {
     #[test]
     fn news_arrives_and_carries_ids_in_sequence() {
         let events = run(2, 6 * 3_600);
-        let ids: Vec<i64> = events.iter().filter_map(|e| if let MarketEvent::News(n, _) = e { Some(n.id) } else { None }).collect();
+        let ids: Vec<i64> =
+            events.iter().filter_map(|e| if let MarketEvent::News(n, _) = e { Some(n.id) } else { None }).collect();
         assert!(ids.len() > 10, "{} news events in six hours", ids.len());
         assert!(ids.windows(2).all(|w| w[1] == w[0] + 1) && ids[0] == 1);
     }

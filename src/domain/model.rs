@@ -139,11 +139,8 @@ impl PriceModel {
         let z: f64 = StandardNormal.sample(rng);
         let p = &self.params;
         let lambda_dt = p.jump_intensity * dt;
-        let jumps = if lambda_dt > 0.0 {
-            Poisson::new(lambda_dt).map(|d| d.sample(rng) as u32).unwrap_or(0)
-        } else {
-            0
-        };
+        let jumps =
+            if lambda_dt > 0.0 { Poisson::new(lambda_dt).map(|d| d.sample(rng) as u32).unwrap_or(0) } else { 0 };
         let jump_total: f64 = (0..jumps).map(|_| self.jump_size.sample(rng)).sum();
         let diffusion = (self.variance * dt).sqrt() * z;
         let drift = (self.drift - p.jump_intensity * p.jump_compensator() - 0.5 * self.variance) * dt;
@@ -206,7 +203,9 @@ mod tests {
 
     #[test]
     fn realised_volatility_is_within_ten_percent_of_the_target() {
-        for (target, params) in [(0.15, stock()), (0.95, ModelParams { jump_intensity: 12.0, jump_std: 0.05, ..stock() })] {
+        for (target, params) in
+            [(0.15, stock()), (0.95, ModelParams { jump_intensity: 12.0, jump_std: 0.05, ..stock() })]
+        {
             let mut model = PriceModel::new(100.0, target, 0.08, params);
             // Forty years of hourly steps: enough jumps that their variance share is measured too.
             let (returns, _) = run(&mut model, 350_400, HOUR, 7);
@@ -229,7 +228,8 @@ mod tests {
     #[test]
     fn garch_makes_squared_returns_autocorrelated_and_plain_gbm_does_not() {
         let no_jumps = ModelParams { jump_intensity: 0.0, ..stock() };
-        let mut clustered = PriceModel::new(100.0, 0.2, 0.0, ModelParams { garch_alpha: 0.1, garch_beta: 0.85, ..no_jumps });
+        let mut clustered =
+            PriceModel::new(100.0, 0.2, 0.0, ModelParams { garch_alpha: 0.1, garch_beta: 0.85, ..no_jumps });
         let (returns, _) = run(&mut clustered, 200_000, HOUR, 3);
         let squares: Vec<f64> = returns.iter().map(|r| r * r).collect();
         let with_garch = lag_one_autocorrelation(&squares);
@@ -268,7 +268,8 @@ mod tests {
     #[test]
     fn drift_compensation_keeps_the_expected_growth_at_mu() {
         // Mean of e^r over many steps approaches e^(mu dt) when the jumps are compensated.
-        let params = ModelParams { jump_intensity: 20.0, jump_mean: -0.05, jump_std: 0.05, garch_alpha: 0.0, garch_beta: 0.0 };
+        let params =
+            ModelParams { jump_intensity: 20.0, jump_mean: -0.05, jump_std: 0.05, garch_alpha: 0.0, garch_beta: 0.0 };
         let mut model = PriceModel::new(100.0, 0.3, 0.1, params);
         let dt = HOUR * 24.0;
         let (returns, _) = run(&mut model, 400_000, dt, 9);

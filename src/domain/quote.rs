@@ -94,12 +94,11 @@ fn round2(x: f64) -> f64 {
 
 /// FNV-1a: a hash that never changes between builds, unlike `std`'s.
 pub fn stable_hash(text: &str) -> u64 {
-    text.bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// The wire shape of `GET /api/v1/market/quote/{symbol}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MarketSnapshot {
     pub symbol: String,
@@ -129,7 +128,7 @@ pub struct MarketSnapshot {
 }
 
 /// The wire shape of one tick on the live stream.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TickFrame<'a> {
     pub symbol: &'a str,
@@ -202,11 +201,7 @@ impl DayQuote {
     }
 
     pub fn change_percent(&self) -> f64 {
-        if self.previous_close > 0.0 {
-            round2((self.price / self.previous_close - 1.0) * 100.0)
-        } else {
-            0.0
-        }
+        if self.previous_close > 0.0 { round2((self.price / self.previous_close - 1.0) * 100.0) } else { 0.0 }
     }
 
     /// Applies one trade; the first trade of a new UTC day opens the day.

@@ -1,20 +1,29 @@
 //! The HTTP and WebSocket API of `../shared/API.md`: one file per resource. Handlers extract
 //! and validate input, call a service, and map the answer; errors become `{"detail": ...}`.
 
+mod admin;
 mod error;
 mod health;
 mod market;
+mod metrics;
+mod openapi;
 mod orders;
 mod portfolio;
 mod stream;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
+pub use metrics::record as record_metrics;
+pub use openapi::ApiDoc;
 
+use crate::auth::Identity;
 use crate::config::StreamSettings;
 use crate::ledger::Trading;
 use crate::live::bus::Bus;
 use crate::market_data::MarketData;
-use actix_web::web;
+use crate::metrics::Metrics;
+use crate::storage::Store;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{HttpRequest, web};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +35,28 @@ pub struct AppState {
     pub bus: Bus,
     pub stream: StreamSettings,
     pub shutdown: CancellationToken,
+    pub metrics: Arc<Metrics>,
+    pub store: Arc<Store>,
+    pub identity: Arc<Identity>,
+    /// The bearer token of `/api/v1/admin/`; `None` turns those routes off.
+    pub admin_token: Option<Arc<str>>,
+}
+
+/// Any other path: the JSON error shape, like every other error.
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound("Not found".into()))
+}
+
+/// The token of an `Authorization: Bearer <token>` header, if any.
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+/// Checks that the request may act for `uid` under the configured identity mode.
+fn authorize(req: &HttpRequest, state: &AppState, uid: &str) -> Result<(), ApiError> {
+    Ok(state.identity.authorize(bearer(req), uid)?)
 }
 
 /// Registers every route and the JSON error shape of rejected input.
@@ -35,7 +66,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::json_config())
         .configure(health::configure)
         .configure(market::configure)
+        .configure(metrics::configure)
         .configure(orders::configure)
         .configure(portfolio::configure)
-        .configure(stream::configure);
+        .configure(stream::configure)
+        .configure(admin::configure)
+        .configure(openapi::configure)
+        .default_service(web::to(not_found));
 }

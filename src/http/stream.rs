@@ -13,7 +13,9 @@
 
 use super::AppState;
 use crate::domain::instrument::Universe;
+use crate::domain::quote::TickFrame;
 use crate::live::bus::{Frame, Topic};
+use crate::market_data::MAX_SYMBOLS_PER_REQUEST;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use futures_util::StreamExt;
@@ -23,19 +25,61 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
-/// Largest client frame accepted; subscription messages are tiny.
-const MAX_CLIENT_FRAME: usize = 64 * 1024;
+/// Largest client frame accepted: a subscribe naming every symbol allowed fits in a few KB.
+const MAX_CLIENT_FRAME: usize = 16 * 1024;
+/// Client messages per second a connection may send on average, and in a burst. A real app
+/// sends a handful per screen change; more is a misbehaving client, which is disconnected.
+const MESSAGES_PER_SECOND: f64 = 10.0;
+const MESSAGE_BURST: f64 = 30.0;
+
+/// A token bucket over one connection's client messages.
+struct RateLimit {
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl RateLimit {
+    fn new() -> Self {
+        RateLimit { tokens: MESSAGE_BURST, refilled: Instant::now() }
+    }
+
+    /// Takes one token; false when the client has sent too much.
+    fn allow(&mut self, now: Instant) -> bool {
+        let earned = now.duration_since(self.refilled).as_secs_f64() * MESSAGES_PER_SECOND;
+        self.tokens = (self.tokens + earned).min(MESSAGE_BURST);
+        self.refilled = now;
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+}
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/market/stream", web::get().to(connect));
 }
 
-async fn connect(req: HttpRequest, body: web::Payload, state: web::Data<AppState>) -> actix_web::Result<HttpResponse> {
+/// Documented for discovery; the socket itself speaks the frames described in the API guide.
+#[utoipa::path(get, path = "/ws/market/stream", tag = "market",
+    description = "WebSocket upgrade. After a hello frame, one text frame per tick (TickFrame), news events (NewsEvent) and system frames. Client frames: {\"action\": \"subscribe\"|\"unsubscribe\", \"symbols\": [...]}.",
+    responses(
+        (status = 101, description = "Switching protocols: the live stream", body = TickFrame),
+        (status = 400, description = "Not a WebSocket upgrade request")
+    ))]
+pub(super) async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> actix_web::Result<HttpResponse> {
     let (response, session, messages) = actix_ws::handle(&req, body)?;
-    let messages = messages.max_frame_size(MAX_CLIENT_FRAME).aggregate_continuations().max_continuation_size(MAX_CLIENT_FRAME);
+    let messages =
+        messages.max_frame_size(MAX_CLIENT_FRAME).aggregate_continuations().max_continuation_size(MAX_CLIENT_FRAME);
     let state = state.into_inner();
     actix_web::rt::spawn(async move {
+        state.metrics.ws_clients.inc();
         let reason = serve_client(session.clone(), messages, &state).await;
+        state.metrics.ws_clients.dec();
         let _ = session.close(Some(reason)).await;
     });
     Ok(response)
@@ -78,8 +122,12 @@ fn handle_client_text(text: &str, subscription: &mut Subscription, universe: &Un
         Ok(m) => m,
         Err(e) => return json!({"type": "system", "event": "error", "message": format!("unreadable message: {e}")}),
     };
+    if message.symbols.len() > MAX_SYMBOLS_PER_REQUEST {
+        return json!({"type": "system", "event": "error", "message": format!("at most {MAX_SYMBOLS_PER_REQUEST} symbols per message")});
+    }
     let wildcard = message.symbols.iter().any(|s| s == "*");
-    let (known, unknown): (Vec<_>, Vec<_>) = message.symbols.iter().filter(|s| *s != "*").partition(|s| universe.find(s).is_some());
+    let (known, unknown): (Vec<_>, Vec<_>) =
+        message.symbols.iter().filter(|s| *s != "*").partition(|s| universe.find(s).is_some());
     let indices: BTreeSet<usize> = known.iter().filter_map(|s| universe.find(s)).collect();
     match message.action.as_str() {
         "subscribe" if wildcard => *subscription = Subscription::All,
@@ -125,6 +173,7 @@ async fn serve_client(
     let mut heartbeat = tokio::time::interval(Duration::from_secs(settings.heartbeat_secs));
     let mut last_heard = Instant::now();
     let mut subscription = Subscription::All;
+    let mut rate = RateLimit::new();
 
     let hello = json!({"type": "system", "message": "Connected to Market Stream"}).to_string();
     if session.text(hello).await.is_err() {
@@ -140,6 +189,10 @@ async fn serve_client(
                 last_heard = Instant::now();
                 match incoming {
                     Some(Ok(AggregatedMessage::Text(text))) => {
+                        if !rate.allow(Instant::now()) {
+                            state.metrics.dropped_client("rate_limit");
+                            return CloseReason { code: CloseCode::Policy, description: Some("too many messages".into()) };
+                        }
                         let ack = handle_client_text(&text, &mut subscription, universe);
                         if session.text(ack.to_string()).await.is_err() {
                             return CloseCode::Normal.into();
@@ -159,6 +212,7 @@ async fn serve_client(
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > client_timeout {
+                    state.metrics.dropped_client("heartbeat");
                     return CloseReason { code: CloseCode::Away, description: Some("no heartbeat".into()) };
                 }
                 if session.ping(b"").await.is_err() {
@@ -174,11 +228,13 @@ async fn serve_client(
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return CloseCode::Normal.into(),
                         Err(_) => {
+                            state.metrics.dropped_client("slow");
                             return CloseReason { code: CloseCode::Policy, description: Some("client too slow".into()) };
                         }
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
+                    state.metrics.ws_frames_lagged.inc_by(missed);
                     let notice = json!({"type": "system", "event": "lagged", "message": "Skipped to fresh data", "missed": missed});
                     let _ = tokio::time::timeout(send_timeout, session.text(notice.to_string())).await;
                 }
@@ -221,6 +277,27 @@ mod tests {
         ack(r#"{"action":"unsubscribe","symbols":["BTC"]}"#, &mut sub, &universe);
         assert!(!sub.wants(&Topic::Tick(universe.find("BTC").unwrap())));
         assert!(sub.wants(&Topic::Tick(universe.find("ETH").unwrap())));
+    }
+
+    #[test]
+    fn a_client_may_burst_then_is_held_to_the_average_rate() {
+        let mut rate = RateLimit::new();
+        let start = Instant::now();
+        let burst = (0..100).take_while(|_| rate.allow(start)).count();
+        assert_eq!(burst, MESSAGE_BURST as usize);
+        assert!(!rate.allow(start));
+        assert!(rate.allow(start + Duration::from_millis(110)), "one message earned after 1/10 s");
+        assert!(!rate.allow(start + Duration::from_millis(110)));
+    }
+
+    #[test]
+    fn a_subscribe_naming_too_many_symbols_is_refused() {
+        let universe = Universe::new(default_universe()).unwrap();
+        let mut sub = Subscription::All;
+        let symbols: Vec<String> = (0..=MAX_SYMBOLS_PER_REQUEST).map(|i| format!("S{i}")).collect();
+        let text = json!({"action": "subscribe", "symbols": symbols}).to_string();
+        assert_eq!(ack(&text, &mut sub, &universe)["event"], "error");
+        assert_eq!(sub, Subscription::All);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod writer;
 
 use crate::domain::instrument::{Currency, Market, Universe};
 use crate::domain::ledger::{Account, Refusal, Side, validate_quantity};
+use crate::metrics::Metrics;
 use crate::storage::ledger::OrderRecord;
 use crate::storage::{StorageError, Store};
 use dashmap::DashMap;
@@ -52,6 +53,27 @@ pub enum TradeError {
     Storage(#[from] StorageError),
 }
 
+impl TradeError {
+    /// A short stable name for metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TradeError::Refused(Refusal::InsufficientFunds { .. }) => "insufficient_funds",
+            TradeError::Refused(Refusal::InsufficientHoldings { .. }) => "insufficient_holdings",
+            TradeError::Refused(Refusal::BadQuantity) => "bad_quantity",
+            TradeError::Refused(Refusal::BadPrice) => "bad_price",
+            TradeError::UnknownSymbol(_) => "unknown_symbol",
+            TradeError::BadSide(_) => "bad_side",
+            TradeError::BadOrderType(_) => "bad_order_type",
+            TradeError::MarketMismatch { .. } => "market_mismatch",
+            TradeError::UnknownMarket(_) => "unknown_market",
+            TradeError::BadUid => "bad_uid",
+            TradeError::StalePrice(_) => "stale_price",
+            TradeError::Unavailable(_) => "unavailable",
+            TradeError::Storage(_) => "storage",
+        }
+    }
+}
+
 /// An order as the app sends it, before validation.
 #[derive(Debug, Clone)]
 pub struct OrderRequest {
@@ -80,9 +102,23 @@ pub struct Portfolio {
 
 /// Validated work for the ledger writer.
 pub(crate) enum Command {
-    Open { uid: String, reply: oneshot::Sender<Result<(), TradeError>> },
-    Place { uid: String, instrument: usize, side: Side, quantity: Decimal, reply: oneshot::Sender<Result<Placed, TradeError>> },
-    Watch { uid: String, symbol: String, add: bool, reply: oneshot::Sender<Result<(), TradeError>> },
+    Open {
+        uid: String,
+        reply: oneshot::Sender<Result<(), TradeError>>,
+    },
+    Place {
+        uid: String,
+        instrument: usize,
+        side: Side,
+        quantity: Decimal,
+        reply: oneshot::Sender<Result<Placed, TradeError>>,
+    },
+    Watch {
+        uid: String,
+        symbol: String,
+        add: bool,
+        reply: oneshot::Sender<Result<(), TradeError>>,
+    },
 }
 
 pub struct Trading {
@@ -90,6 +126,7 @@ pub struct Trading {
     store: Arc<Store>,
     portfolios: Arc<DashMap<String, Arc<Portfolio>>>,
     commands: mpsc::Sender<Command>,
+    metrics: Arc<Metrics>,
 }
 
 pub fn validate_uid(uid: &str) -> Result<(), TradeError> {
@@ -122,11 +159,15 @@ impl Trading {
         store: Arc<Store>,
         portfolios: Arc<DashMap<String, Arc<Portfolio>>>,
         commands: mpsc::Sender<Command>,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        Trading { universe, store, portfolios, commands }
+        Trading { universe, store, portfolios, commands, metrics }
     }
 
-    async fn send<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, TradeError>>) -> Command) -> Result<T, TradeError> {
+    async fn send<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, TradeError>>) -> Command,
+    ) -> Result<T, TradeError> {
         let (reply, answer) = oneshot::channel();
         self.commands.send(make(reply)).await.map_err(|_| TradeError::Unavailable("shutting down".into()))?;
         answer.await.map_err(|_| TradeError::Unavailable("the ledger writer stopped".into()))?
@@ -134,8 +175,18 @@ impl Trading {
 
     /// Validates and places a market order; resolves once it is committed.
     pub async fn place(&self, request: OrderRequest) -> Result<Placed, TradeError> {
+        let result = self.try_place(request).await;
+        match &result {
+            Ok(_) => drop(self.metrics.orders_accepted.inc()),
+            Err(e) => self.metrics.refused(e.reason()),
+        };
+        result
+    }
+
+    async fn try_place(&self, request: OrderRequest) -> Result<Placed, TradeError> {
         validate_uid(&request.firebase_uid)?;
-        let instrument = self.universe.find(&request.symbol).ok_or_else(|| TradeError::UnknownSymbol(request.symbol.clone()))?;
+        let instrument =
+            self.universe.find(&request.symbol).ok_or_else(|| TradeError::UnknownSymbol(request.symbol.clone()))?;
         let side = Side::parse(&request.side).ok_or_else(|| TradeError::BadSide(request.side.clone()))?;
         match request.order_type.as_deref() {
             None | Some("market") => {}
@@ -181,6 +232,11 @@ impl Trading {
     pub fn orders(&self, uid: &str, limit: usize) -> Result<Vec<OrderRecord>, TradeError> {
         validate_uid(uid)?;
         Ok(self.store.orders_of(uid, limit.min(MAX_ORDERS_LISTED))?)
+    }
+
+    /// Users registered so far.
+    pub fn user_count(&self) -> usize {
+        self.portfolios.len()
     }
 
     pub fn is_registered(&self, uid: &str) -> bool {

@@ -5,6 +5,7 @@ use super::{Command, Placed, Portfolio, TradeError, Trading};
 use crate::domain::instrument::{Currency, Universe};
 use crate::domain::ledger::{Account, price_to_decimal};
 use crate::domain::time::{Clock, Timestamp};
+use crate::metrics::Metrics;
 use crate::storage::Store;
 use crate::storage::ledger::{LedgerBatch, OrderRecord, WatchChange, commit_ledger};
 use dashmap::DashMap;
@@ -31,6 +32,7 @@ pub struct LedgerWriter {
     pub clock: Arc<dyn Clock>,
     pub starting_cash: Decimal,
     pub max_quote_age_micros: i64,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A reply owed once the group commits.
@@ -66,8 +68,10 @@ impl LedgerWriter {
             portfolios.insert(uid.clone(), Arc::new(Portfolio { account: account.clone(), watchlist }));
         }
         let (sender, mut receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let trading = Trading::new(self.universe.clone(), self.store.clone(), portfolios.clone(), sender);
-        let mut state = State { accounts: loaded.accounts, watchlists: loaded.watchlists, next_order_id: loaded.next_order_id };
+        let trading =
+            Trading::new(self.universe.clone(), self.store.clone(), portfolios.clone(), sender, self.metrics.clone());
+        let mut state =
+            State { accounts: loaded.accounts, watchlists: loaded.watchlists, next_order_id: loaded.next_order_id };
         std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
@@ -91,10 +95,8 @@ impl LedgerWriter {
     /// Registers `uid` if new, remembering its prior state for rollback.
     fn touch(&self, state: &mut State, group: &mut Group, uid: &str) {
         if !group.before.contains_key(uid) {
-            let prior = state
-                .accounts
-                .get(uid)
-                .map(|a| (a.clone(), state.watchlists.get(uid).cloned().unwrap_or_default()));
+            let prior =
+                state.accounts.get(uid).map(|a| (a.clone(), state.watchlists.get(uid).cloned().unwrap_or_default()));
             group.before.insert(uid.to_string(), prior);
         }
         if !state.accounts.contains_key(uid) {
@@ -174,7 +176,13 @@ impl LedgerWriter {
 
     /// Writes the group in one transaction, then answers everyone: with their results if it
     /// committed, with "unavailable" (and every change undone) if it did not.
-    fn commit(&self, conn: &duckdb::Connection, state: &mut State, mut group: Group, portfolios: &DashMap<String, Arc<Portfolio>>) {
+    fn commit(
+        &self,
+        conn: &duckdb::Connection,
+        state: &mut State,
+        mut group: Group,
+        portfolios: &DashMap<String, Arc<Portfolio>>,
+    ) {
         let batch = &mut group.batch;
         for (uid, currency) in &group.balances {
             let cash = state.accounts[uid].balance(*currency);
@@ -183,7 +191,9 @@ impl LedgerWriter {
         for (uid, symbol) in &group.positions {
             batch.positions.push((uid.clone(), symbol.clone(), state.accounts[uid].position(symbol)));
         }
+        let started = std::time::Instant::now();
         let outcome = if batch.is_empty() { Ok(()) } else { commit_ledger(conn, batch) };
+        self.metrics.ledger_commit_seconds.observe(started.elapsed().as_secs_f64());
         match outcome {
             Ok(()) => {
                 for uid in group.before.keys() {
@@ -263,6 +273,7 @@ mod tests {
             clock: Arc::new(ManualClock::starting_at(now)),
             starting_cash: Decimal::from(10_000),
             max_quote_age_micros: 15_000_000,
+            metrics: Arc::default(),
         }
         .start()
         .unwrap();
@@ -289,6 +300,9 @@ mod tests {
 
         let (fresh, _dir) = writer(now.plus_micros(-14_000_000), now);
         let placed = fresh.place(buy("2.5")).await.unwrap();
-        assert_eq!((placed.order.side, placed.order.total, placed.new_balance), (Side::Buy, Decimal::from(250), Decimal::from(9_750)));
+        assert_eq!(
+            (placed.order.side, placed.order.total, placed.new_balance),
+            (Side::Buy, Decimal::from(250), Decimal::from(9_750))
+        );
     }
 }

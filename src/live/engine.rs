@@ -10,6 +10,7 @@ use super::quotes::QuoteBoard;
 use crate::domain::market::{Market, MarketEvent};
 use crate::domain::quote::DayQuote;
 use crate::domain::time::Clock;
+use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +25,7 @@ pub struct Engine {
     pub bus: Bus,
     pub buffer: Arc<WriteBuffer>,
     pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Engine {
@@ -48,7 +50,7 @@ impl Engine {
     /// Emits every event due by now.
     pub fn advance(&mut self) {
         let now = self.clock.now();
-        let Engine { market, quotes, board, bus, buffer, .. } = self;
+        let Engine { market, quotes, board, bus, buffer, metrics, .. } = self;
         market.advance_until(now, |event| match event {
             MarketEvent::Tick(tick) => {
                 let quote = &mut quotes[tick.instrument];
@@ -57,12 +59,14 @@ impl Engine {
                 let frame = serde_json::to_vec(&quote.tick_frame()).expect("a tick frame serializes");
                 bus.publish(Topic::Tick(tick.instrument), frame);
                 buffer.push_tick(tick);
+                metrics.ticks_generated.inc();
             }
             MarketEvent::News(news, affected) => {
                 tracing::info!(id = news.id, headline = %news.headline, impact = news.impact, "news");
                 let frame = serde_json::to_vec(&news).expect("a news event serializes");
                 bus.publish(Topic::News(affected.into()), frame);
                 buffer.push_news(news);
+                metrics.news_generated.inc();
             }
         });
     }

@@ -7,6 +7,7 @@
 
 use super::buffer::WriteBuffer;
 use crate::domain::time::{Clock, MICROS_PER_HOUR, Timestamp};
+use crate::metrics::Metrics;
 use crate::storage::{Batch, Store};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ pub struct Writer {
     pub clock: Arc<dyn Clock>,
     pub interval: Duration,
     pub retention_micros: i64,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Writer {
@@ -48,7 +50,10 @@ impl Writer {
     }
 
     fn flush_and_prune(&self, prune_at: Option<Timestamp>) -> Result<(), ()> {
-        self.flush().map_err(|e| tracing::error!(error = %e, "writing ticks failed; they stay buffered and are retried"))?;
+        self.flush().map_err(|e| {
+            self.metrics.flush_failures.inc();
+            tracing::error!(error = %e, "writing ticks failed; they stay buffered and are retried")
+        })?;
         if let Some(now) = prune_at {
             let cutoff = Timestamp(now.0 - self.retention_micros);
             match self.store.delete_ticks_before(cutoff) {
@@ -76,7 +81,11 @@ impl Writer {
                 Ok(())
             },
         )?;
-        tracing::debug!(ticks = batch.ticks.len(), news = batch.news.len(), ms = started.elapsed().as_millis() as u64, "batch written");
+        let seconds = started.elapsed().as_secs_f64();
+        self.metrics.ticks_persisted.inc_by(batch.ticks.len() as u64);
+        self.metrics.writer_batch_ticks.observe(batch.ticks.len() as f64);
+        self.metrics.writer_flush_seconds.observe(seconds);
+        tracing::debug!(ticks = batch.ticks.len(), news = batch.news.len(), ms = seconds * 1e3, "batch written");
         Ok(())
     }
 }

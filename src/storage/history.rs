@@ -97,10 +97,9 @@ impl Store {
             )?;
             let rows = stmt.query_map(duckdb::params![symbol, symbol, limit as i64], |r| {
                 let symbols = match r.get::<_, Value>(8)? {
-                    Value::List(items) => items
-                        .into_iter()
-                        .filter_map(|v| if let Value::Text(s) = v { Some(s) } else { None })
-                        .collect(),
+                    Value::List(items) => {
+                        items.into_iter().filter_map(|v| if let Value::Text(s) = v { Some(s) } else { None }).collect()
+                    }
                     _ => Vec::new(),
                 };
                 let scope: String = r.get(7)?;

@@ -92,13 +92,15 @@ impl Store {
                 state.accounts.insert(uid?, Account::default());
             }
             let mut stmt = c.prepare("SELECT firebase_uid, currency, cash_cents FROM balances")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            let rows =
+                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
             for row in rows {
                 let (uid, currency, cents) = row?;
                 state.accounts.entry(uid).or_default().cash.insert(currency_of(&currency), from_cents(cents));
             }
-            let mut stmt =
-                c.prepare("SELECT firebase_uid, symbol, quantity_micros, cost_cents FROM positions WHERE quantity_micros > 0")?;
+            let mut stmt = c.prepare(
+                "SELECT firebase_uid, symbol, quantity_micros, cost_cents FROM positions WHERE quantity_micros > 0",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
             })?;
@@ -141,6 +143,11 @@ impl Store {
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
+    }
+
+    /// Orders in the ledger.
+    pub fn count_orders(&self) -> Result<i64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM orders", [], |r| r.get(0))?))
     }
 
     /// Lists every broken ledger invariant; empty when the ledger is consistent.
@@ -261,9 +268,8 @@ fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
             WatchChange::Add { uid, symbol, at } => {
                 conn.execute("INSERT INTO watchlist VALUES (?, ?, ?)", duckdb::params![uid, symbol, ts_value(*at)])?
             }
-            WatchChange::Remove { uid, symbol } => {
-                conn.execute("DELETE FROM watchlist WHERE firebase_uid = ? AND symbol = ?", duckdb::params![uid, symbol])?
-            }
+            WatchChange::Remove { uid, symbol } => conn
+                .execute("DELETE FROM watchlist WHERE firebase_uid = ? AND symbol = ?", duckdb::params![uid, symbol])?,
         };
     }
     Ok(())

@@ -85,9 +85,7 @@ impl Store {
     /// Records the instruments being simulated (upsert, so edits in the config are kept).
     pub fn save_instruments(&self, universe: &[Instrument]) -> Result<()> {
         let conn = self.writer.lock().expect("writer");
-        let mut stmt = conn.prepare(
-            "INSERT OR REPLACE INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )?;
+        let mut stmt = conn.prepare("INSERT OR REPLACE INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
         for i in universe {
             stmt.execute(duckdb::params![
                 i.symbol,
@@ -122,7 +120,8 @@ fn classify_open_error(path: &Path, error: duckdb::Error) -> StorageError {
     let detail = error.to_string();
     let path = path.to_path_buf();
     if detail.contains("Could not set lock") || detail.contains("Conflicting lock") {
-        let holder = detail.split("Conflicting lock is held in").nth(1).map(str::trim).unwrap_or("see DuckDB's message");
+        let holder =
+            detail.split("Conflicting lock is held in").nth(1).map(str::trim).unwrap_or("see DuckDB's message");
         StorageError::Locked { path, detail: holder.trim_end_matches('.').to_string() }
     } else if detail.contains("not a valid DuckDB database file")
         || detail.contains("Serialization")

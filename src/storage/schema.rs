@@ -82,11 +82,8 @@ CREATE TABLE IF NOT EXISTS watchlist (
 ";
 
 /// The three candle rollups share one layout.
-pub const ROLLUP_TABLES: [(&str, &str); 3] = [
-    ("candle_1m", "INTERVAL 1 MINUTE"),
-    ("candle_1h", "INTERVAL 1 HOUR"),
-    ("candle_1d", "INTERVAL 1 DAY"),
-];
+pub const ROLLUP_TABLES: [(&str, &str); 3] =
+    [("candle_1m", "INTERVAL 1 MINUTE"), ("candle_1h", "INTERVAL 1 HOUR"), ("candle_1d", "INTERVAL 1 DAY")];
 
 pub fn create_rollup(table: &str) -> String {
     format!(

@@ -115,8 +115,11 @@ impl TestServer {
 
     /// Stops gracefully (flushing buffered ticks) and waits until the database is closed.
     pub fn stop(mut self) {
+        // A thread of its own, so a test may stop the server from inside its own runtime.
         let stopper = self.stopper.clone();
-        actix_web::rt::System::new().block_on(async move { stopper.stop().await });
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(async move { stopper.stop().await }))
+            .join()
+            .unwrap();
         self.thread.take().unwrap().join().unwrap().expect("clean shutdown");
     }
 

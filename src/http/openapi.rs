@@ -1,0 +1,59 @@
+//! `GET /openapi.json` and the interactive documentation at `/docs/`.
+//!
+//! The document is generated from the handlers' annotations and the wire types themselves, so
+//! it cannot drift from the routes. The documentation page's assets (Swagger UI) are compiled
+//! into the binary: it works on a laptop with no internet.
+
+use super::{admin, health, market, metrics, orders, portfolio, stream};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "FinLearn Market",
+        description = "Market simulator and paper-trading API of the FinLearn app. Errors are {\"detail\": \"...\"}; market routes use camelCase, trading routes snake_case."
+    ),
+    paths(
+        health::health,
+        health::root,
+        market::instruments,
+        market::quote,
+        market::quotes,
+        market::history,
+        market::news,
+        stream::connect,
+        orders::place,
+        portfolio::positions,
+        portfolio::orders,
+        portfolio::watchlist,
+        portfolio::watch_add,
+        portfolio::watch_remove,
+        metrics::metrics,
+        admin::status,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "market", description = "Instruments, quotes, charts, news and the live stream"),
+        (name = "trading", description = "Paper trading: orders, portfolio and watchlist"),
+        (name = "health", description = "Liveness"),
+        (name = "operations", description = "Metrics for operators"),
+        (name = "admin", description = "Classroom administration, behind the admin token"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the bearer scheme the verified identity modes and the admin routes use.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+pub(super) fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+}
