@@ -43,6 +43,7 @@ pub struct PlacedView {
         (status = 401, description = "Missing or invalid token (verified identity modes)", body = ErrorBody),
         (status = 403, description = "The token belongs to another user", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
         (status = 422, description = "Input that does not fit the schema", body = ErrorBody),
         (status = 503, description = "The ledger cannot record orders right now (e.g. disk full)", body = ErrorBody)
     ), security((), ("bearer" = [])))]
