@@ -70,8 +70,10 @@ async fn a_quote_is_a_real_trading_day_snapshot() {
     for key in ["marketCap", "avgVolume", "peRatio", "pbRatio", "roe", "divYield"] {
         assert_number(&q, key);
     }
-    // Five days of history: the previous close is a real earlier price, not a multiple.
-    assert_ne!(q["previousClose"], q["open"]);
+    // Five days of history: the previous close is the close of yesterday's daily candle.
+    let days = server().get_ok("/api/v1/market/history/AAPL?timeframe=1D").await;
+    let days = days.as_array().unwrap();
+    assert_eq!(q["previousClose"], days[days.len() - 2]["close"], "{q}");
 }
 
 #[actix_web::test]
