@@ -69,7 +69,15 @@ fn scenario(port: u16, clients: usize, users: usize, label: &str) {
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let server = common::start("[simulation]\nseed_days = 1\n", &dir.path().join("orders.duckdb"));
-    for (clients, users) in [(20, 1_000), (100, 1_000), (20, 1), (100, 1)] {
+    // Scenarios as CLIENTSxUSERS arguments (`-- 20x1 100x1000`); by default all four.
+    let mut scenarios: Vec<(usize, usize)> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.split_once('x').and_then(|(c, u)| Some((c.parse().ok()?, u.parse().ok()?))))
+        .collect();
+    if scenarios.is_empty() {
+        scenarios = vec![(20, 1_000), (100, 1_000), (20, 1), (100, 1)];
+    }
+    for (clients, users) in scenarios {
         scenario(server.port, clients, users, &format!("{clients}x{users}"));
     }
     server.stop();

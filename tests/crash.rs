@@ -109,15 +109,17 @@ fn kill_9_loses_no_acknowledged_order() {
     );
     assert!(String::from_utf8_lossy(&check.stdout).contains("ledger consistent"));
 
-    // A tampered balance is caught.
+    // A tampered order (one cent more taken than the history says) is caught.
     let conn = duckdb::Connection::open(dir.path().join("crash.duckdb")).unwrap();
     conn.execute(
-        "UPDATE balances SET cash_cents = cash_cents + 1 WHERE firebase_uid = 'crash-0' AND currency = 'USD'",
+        "UPDATE orders SET cash_after_cents = cash_after_cents - 1
+         WHERE id = (SELECT max(id) FROM orders WHERE firebase_uid = 'crash-0')",
         [],
     )
     .unwrap();
     drop(conn);
     let check = Command::new(BIN).arg("check").arg("--data").arg(dir.path().join("crash.duckdb")).output().unwrap();
     assert!(!check.status.success());
-    assert!(String::from_utf8_lossy(&check.stdout).contains("balance of crash-0 in USD"));
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(report.contains("BROKEN order ") && report.contains(" of crash-0 ("), "{report}");
 }

@@ -2,15 +2,15 @@
 //! order, and group-commits them.
 
 use super::{Command, Placed, Portfolio, TradeError, Trading};
-use crate::domain::instrument::{Currency, Universe};
+use crate::domain::instrument::Universe;
 use crate::domain::ledger::{Account, price_to_decimal};
 use crate::domain::time::{Clock, Timestamp};
 use crate::metrics::Metrics;
 use crate::storage::Store;
-use crate::storage::ledger::{LedgerBatch, OrderRecord, WatchChange, commit_ledger};
+use crate::storage::ledger::{FilledOrder, LedgerBatch, NewUser, OrderRecord, WatchChange, commit_ledger};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -52,8 +52,6 @@ struct State {
 struct Group {
     batch: LedgerBatch,
     before: HashMap<String, Option<(Account, Vec<String>)>>,
-    balances: BTreeSet<(String, Currency)>,
-    positions: BTreeSet<(String, String)>,
     replies: Vec<Reply>,
 }
 
@@ -102,10 +100,7 @@ impl LedgerWriter {
         if !state.accounts.contains_key(uid) {
             let now = self.clock.now();
             state.accounts.insert(uid.to_string(), Account::opened_with(self.starting_cash));
-            group.batch.new_users.push((uid.to_string(), now));
-            for currency in Currency::ALL {
-                group.balances.insert((uid.to_string(), currency));
-            }
+            group.batch.new_users.push(NewUser { uid: uid.to_string(), at: now, starting_cash: self.starting_cash });
         }
     }
 
@@ -168,9 +163,11 @@ impl LedgerWriter {
             created_at: now,
             filled_at: now,
         };
-        group.batch.orders.push(order.clone());
-        group.balances.insert((uid.to_string(), inst.currency));
-        group.positions.insert((uid.to_string(), inst.symbol.clone()));
+        group.batch.orders.push(FilledOrder {
+            order: order.clone(),
+            cash_after: fill.new_balance,
+            position_after: fill.position,
+        });
         Ok(Placed { order, new_balance: fill.new_balance })
     }
 
@@ -180,17 +177,10 @@ impl LedgerWriter {
         &self,
         conn: &duckdb::Connection,
         state: &mut State,
-        mut group: Group,
+        group: Group,
         portfolios: &DashMap<String, Arc<Portfolio>>,
     ) {
-        let batch = &mut group.batch;
-        for (uid, currency) in &group.balances {
-            let cash = state.accounts[uid].balance(*currency);
-            batch.balances.push((uid.clone(), *currency, self.starting_cash, cash));
-        }
-        for (uid, symbol) in &group.positions {
-            batch.positions.push((uid.clone(), symbol.clone(), state.accounts[uid].position(symbol)));
-        }
+        let batch = &group.batch;
         let started = std::time::Instant::now();
         let outcome = if batch.is_empty() { Ok(()) } else { commit_ledger(conn, batch) };
         self.metrics.ledger_commit_seconds.observe(started.elapsed().as_secs_f64());

@@ -1,8 +1,14 @@
-//! The ledger tables: users, balances, positions, the append-only order history and
+//! The ledger tables: users, their opening balances, the append-only order history and
 //! watchlists. Money is stored in integer cents and quantities in millionths, so SQL sums are
 //! exact and the invariants can be checked with SQL alone.
+//!
+//! Why append-only: a group commit that updated one balance row and one position row per
+//! touched user paid DuckDB's per-statement upsert cost (milliseconds through a primary-key
+//! index) for every user in the group. Each order row instead records the cash and position
+//! its fill left behind, so a commit is one append of order rows, whatever the number of users,
+//! and the current state is the latest row per key (`balances` and `positions` are views).
 
-use super::{Result, Store, ts_value};
+use super::{Result, StorageError, Store, ts_value};
 use crate::domain::instrument::Currency;
 use crate::domain::ledger::{Account, Position, Side};
 use crate::domain::time::Timestamp;
@@ -48,21 +54,35 @@ pub enum WatchChange {
     Remove { uid: String, symbol: String },
 }
 
-/// Everything one group commit writes.
+/// An order as the ledger stores it: the fill and the account state right after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilledOrder {
+    pub order: OrderRecord,
+    /// The cash balance in the order's currency after the fill.
+    pub cash_after: Decimal,
+    /// The position in the order's symbol after the fill (zero when sold out).
+    pub position_after: Position,
+}
+
+/// A user seen for the first time, with the cash they open with in every currency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewUser {
+    pub uid: String,
+    pub at: Timestamp,
+    pub starting_cash: Decimal,
+}
+
+/// Everything one group commit writes: appends only, apart from watchlist removals.
 #[derive(Debug, Default)]
 pub struct LedgerBatch {
-    pub new_users: Vec<(String, Timestamp)>,
-    pub orders: Vec<OrderRecord>,
-    /// Final balances of every touched (user, currency), with the starting cash.
-    pub balances: Vec<(String, Currency, Decimal, Decimal)>,
-    /// Final positions of every touched (user, symbol); zero quantity when sold out.
-    pub positions: Vec<(String, String, Position)>,
+    pub new_users: Vec<NewUser>,
+    pub orders: Vec<FilledOrder>,
     pub watch_changes: Vec<WatchChange>,
 }
 
 impl LedgerBatch {
     pub fn is_empty(&self) -> bool {
-        self.new_users.is_empty() && self.orders.is_empty() && self.balances.is_empty() && self.watch_changes.is_empty()
+        self.new_users.is_empty() && self.orders.is_empty() && self.watch_changes.is_empty()
     }
 }
 
@@ -150,52 +170,60 @@ impl Store {
         self.read(|c| Ok(c.query_row("SELECT count(*) FROM orders", [], |r| r.get(0))?))
     }
 
-    /// Lists every broken ledger invariant; empty when the ledger is consistent.
+    /// Lists every broken ledger invariant; empty when the ledger is consistent. Every order
+    /// row is checked against the history before it: its recorded cash is the opening balance
+    /// plus the net of all orders up to it in that currency (and never negative), and its
+    /// recorded position is the net quantity of all orders up to it in that symbol. The
+    /// current balances and positions are the latest rows, so they are checked too.
     pub fn check_ledger(&self) -> Result<Vec<String>> {
         self.read(|c| {
-            let mut breaks = Vec::new();
             let mut stmt = c.prepare(
-                "WITH flows AS (
-                     SELECT firebase_uid, currency,
-                            sum(CASE side WHEN 'buy' THEN -total_cents ELSE total_cents END) AS net
-                     FROM orders GROUP BY ALL
+                "WITH running AS (
+                     SELECT id, firebase_uid, currency, symbol, cash_after_cents, position_after_micros,
+                            cost_after_cents,
+                            sum(CASE side WHEN 'buy' THEN -total_cents ELSE total_cents END) OVER (
+                                PARTITION BY firebase_uid, currency ORDER BY id ROWS UNBOUNDED PRECEDING) AS net,
+                            sum(CASE side WHEN 'buy' THEN quantity_micros ELSE -quantity_micros END) OVER (
+                                PARTITION BY firebase_uid, symbol ORDER BY id ROWS UNBOUNDED PRECEDING) AS held
+                     FROM orders
                  )
-                 SELECT b.firebase_uid, b.currency, b.starting_cents, b.cash_cents, coalesce(f.net, 0)
-                 FROM balances b LEFT JOIN flows f USING (firebase_uid, currency)
-                 WHERE b.cash_cents <> b.starting_cents + coalesce(f.net, 0) OR b.cash_cents < 0
-                 UNION ALL
-                 SELECT f.firebase_uid, f.currency, NULL, NULL, f.net
-                 FROM flows f ANTI JOIN balances b USING (firebase_uid, currency)",
+                 SELECT r.id, r.firebase_uid, r.currency, r.symbol, b.starting_cents, r.net::BIGINT,
+                        r.cash_after_cents, r.held::BIGINT, r.position_after_micros, r.cost_after_cents
+                 FROM running r LEFT JOIN opening_balances b USING (firebase_uid, currency)
+                 WHERE b.starting_cents IS NULL
+                    OR r.cash_after_cents <> b.starting_cents + r.net OR r.cash_after_cents < 0
+                    OR r.position_after_micros <> r.held OR r.held < 0
+                    OR r.cost_after_cents < 0 OR (r.held = 0 AND r.cost_after_cents <> 0)
+                 ORDER BY r.id",
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok(format!(
-                    "balance of {} in {}: stored {:?} cents, starting {:?} + orders {} cents",
-                    r.get::<_, String>(0)?,
+                    "order {} of {} ({} in {}): cash after {} cents, opening {:?} + orders so far {} cents; \
+                     position after {} millionths, orders so far {}; cost after {} cents",
+                    r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, Option<i64>>(3)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, i64>(4)?
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, i64>(9)?,
                 ))
             })?;
-            breaks.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            let mut breaks = rows.collect::<Result<Vec<_>, _>>()?;
             let mut stmt = c.prepare(
-                "WITH flows AS (
-                     SELECT firebase_uid, symbol,
-                            sum(CASE side WHEN 'buy' THEN quantity_micros ELSE -quantity_micros END) AS net
-                     FROM orders GROUP BY ALL
-                 )
-                 SELECT coalesce(p.firebase_uid, f.firebase_uid), coalesce(p.symbol, f.symbol),
-                        coalesce(p.quantity_micros, 0), coalesce(f.net, 0)
-                 FROM positions p FULL OUTER JOIN flows f USING (firebase_uid, symbol)
-                 WHERE coalesce(p.quantity_micros, 0) <> coalesce(f.net, 0) OR coalesce(p.quantity_micros, 0) < 0",
+                "SELECT firebase_uid, count(*) FROM opening_balances GROUP BY ALL HAVING count(*) <> ?
+                 UNION ALL
+                 SELECT firebase_uid, 0 FROM users ANTI JOIN opening_balances USING (firebase_uid)",
             )?;
-            let rows = stmt.query_map([], |r| {
+            let rows = stmt.query_map([Currency::ALL.len() as i64], |r| {
                 Ok(format!(
-                    "position of {} in {}: stored {} millionths, orders say {}",
+                    "user {} has {} opening balances, expected one per currency ({})",
                     r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?
+                    r.get::<_, i64>(1)?,
+                    Currency::ALL.len()
                 ))
             })?;
             breaks.extend(rows.collect::<Result<Vec<_>, _>>()?);
@@ -206,16 +234,14 @@ impl Store {
 
 /// Writes one group commit on the ledger's connection: all of it or (on error) none of it.
 pub fn commit_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
+    transaction(conn, || write_ledger(conn, batch))
+}
+
+/// Runs `f` in a transaction on `conn`: committed if it and the commit succeed, else rolled back.
+fn transaction(conn: &Connection, f: impl FnOnce() -> Result<()>) -> Result<()> {
     conn.execute_batch("BEGIN TRANSACTION")?;
-    let result = write_ledger(conn, batch);
-    match result {
-        Ok(()) => match conn.execute_batch("COMMIT") {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                Err(e.into())
-            }
-        },
+    match f().and_then(|()| Ok(conn.execute_batch("COMMIT")?)) {
+        Ok(()) => Ok(()),
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
@@ -226,14 +252,21 @@ pub fn commit_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
 fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
     if !batch.new_users.is_empty() {
         let mut users = conn.appender("users")?;
-        for (uid, at) in &batch.new_users {
-            users.append_row(duckdb::params![uid, ts_value(*at)])?;
+        for user in &batch.new_users {
+            users.append_row(duckdb::params![user.uid, ts_value(user.at)])?;
         }
         users.flush()?;
+        let mut opening = conn.appender("opening_balances")?;
+        for user in &batch.new_users {
+            for currency in Currency::ALL {
+                opening.append_row(duckdb::params![user.uid, currency.code(), to_cents(user.starting_cash)])?;
+            }
+        }
+        opening.flush()?;
     }
     if !batch.orders.is_empty() {
         let mut orders = conn.appender("orders")?;
-        for o in &batch.orders {
+        for FilledOrder { order: o, cash_after, position_after } in &batch.orders {
             orders.append_row(duckdb::params![
                 o.id,
                 o.firebase_uid,
@@ -246,31 +279,194 @@ fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
                 to_cents(o.fill_price),
                 to_cents(o.total),
                 ts_value(o.created_at),
-                ts_value(o.filled_at)
+                ts_value(o.filled_at),
+                to_cents(*cash_after),
+                to_micros(position_after.quantity),
+                to_cents(position_after.cost_basis)
             ])?;
         }
         orders.flush()?;
     }
-    if !batch.balances.is_empty() {
-        let mut stmt = conn.prepare_cached("INSERT OR REPLACE INTO balances VALUES (?, ?, ?, ?)")?;
-        for (uid, currency, starting, cash) in &batch.balances {
-            stmt.execute(duckdb::params![uid, currency.code(), to_cents(*starting), to_cents(*cash)])?;
-        }
-    }
-    if !batch.positions.is_empty() {
-        let mut stmt = conn.prepare_cached("INSERT OR REPLACE INTO positions VALUES (?, ?, ?, ?)")?;
-        for (uid, symbol, p) in &batch.positions {
-            stmt.execute(duckdb::params![uid, symbol, to_micros(p.quantity), to_cents(p.cost_basis)])?;
-        }
-    }
     for change in &batch.watch_changes {
         match change {
-            WatchChange::Add { uid, symbol, at } => {
-                conn.execute("INSERT INTO watchlist VALUES (?, ?, ?)", duckdb::params![uid, symbol, ts_value(*at)])?
-            }
+            WatchChange::Add { uid, symbol, at } => conn
+                .prepare_cached("INSERT INTO watchlist VALUES (?, ?, ?)")?
+                .execute(duckdb::params![uid, symbol, ts_value(*at)])?,
             WatchChange::Remove { uid, symbol } => conn
-                .execute("DELETE FROM watchlist WHERE firebase_uid = ? AND symbol = ?", duckdb::params![uid, symbol])?,
+                .prepare_cached("DELETE FROM watchlist WHERE firebase_uid = ? AND symbol = ?")?
+                .execute(duckdb::params![uid, symbol])?,
         };
     }
     Ok(())
+}
+
+/// Brings a version 1 ledger (balance and position rows updated in place) to the append-only
+/// layout, in one transaction: the opening balances are kept, and the account state after
+/// each order is recomputed by replaying the history through the same trading rules. A history
+/// that does not replay (a damaged file) stops the migration and leaves the file as it was.
+pub(super) fn migrate_from_v1(conn: &Connection) -> Result<()> {
+    transaction(conn, || {
+        conn.execute_batch(
+            "INSERT INTO opening_balances SELECT firebase_uid, currency, starting_cents FROM balances;
+             ALTER TABLE orders ADD COLUMN cash_after_cents BIGINT DEFAULT 0;
+             ALTER TABLE orders ADD COLUMN position_after_micros BIGINT DEFAULT 0;
+             ALTER TABLE orders ADD COLUMN cost_after_cents BIGINT DEFAULT 0;
+             CREATE TEMP TABLE replayed (id BIGINT, cash BIGINT, quantity BIGINT, cost BIGINT);",
+        )?;
+        let mut accounts: HashMap<String, Account> = HashMap::new();
+        let mut stmt = conn.prepare("SELECT firebase_uid, currency, starting_cents FROM balances")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        for row in rows {
+            let (uid, currency, cents) = row?;
+            accounts.entry(uid).or_default().cash.insert(currency_of(&currency), from_cents(cents));
+        }
+        let mut stmt = conn.prepare(
+            "SELECT id, firebase_uid, symbol, side, quantity_micros, currency, fill_price_cents, total_cents
+             FROM orders ORDER BY id",
+        )?;
+        let mut replayed = conn.appender("replayed")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (id, uid, symbol): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let side = if r.get::<_, String>(3)? == "sell" { Side::Sell } else { Side::Buy };
+            let (quantity, price, total) = (from_micros(r.get(4)?), from_cents(r.get(6)?), from_cents(r.get(7)?));
+            let account = accounts.entry(uid.clone()).or_default();
+            let fill = account
+                .apply(&symbol, currency_of(&r.get::<_, String>(5)?), side, quantity, price)
+                .ok()
+                .filter(|fill| fill.value == total)
+                .ok_or_else(|| StorageError::Migration(format!("order {id} of {uid} does not replay")))?;
+            replayed.append_row(duckdb::params![
+                id,
+                to_cents(fill.new_balance),
+                to_micros(fill.position.quantity),
+                to_cents(fill.position.cost_basis)
+            ])?;
+        }
+        replayed.flush()?;
+        drop(replayed);
+        // The replay must arrive where the stored rows say the accounts are.
+        let mut stmt = conn.prepare("SELECT firebase_uid, currency, cash_cents FROM balances")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+        for row in rows {
+            let (uid, currency, cents) = row?;
+            let replayed = accounts.get(&uid).map(|a| a.balance(currency_of(&currency))).unwrap_or_default();
+            if replayed != from_cents(cents) {
+                return Err(StorageError::Migration(format!(
+                    "the balance of {uid} in {currency} is {} but the orders give {replayed}",
+                    from_cents(cents)
+                )));
+            }
+        }
+        let mut stmt = conn.prepare(
+            "SELECT firebase_uid, symbol, quantity_micros, cost_cents FROM positions WHERE quantity_micros > 0",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        let mut open_positions = 0;
+        for row in rows {
+            let (uid, symbol, quantity, cost) = row?;
+            let stored = Position { quantity: from_micros(quantity), cost_basis: from_cents(cost) };
+            let replayed = accounts.get(&uid).map(|a| a.position(&symbol)).unwrap_or_default();
+            if replayed != stored {
+                return Err(StorageError::Migration(format!(
+                    "the position of {uid} in {symbol} is {stored:?} but the orders give {replayed:?}"
+                )));
+            }
+            open_positions += 1;
+        }
+        if open_positions != accounts.values().map(|a| a.positions.len()).sum::<usize>() {
+            return Err(StorageError::Migration("the orders give positions that are not stored".into()));
+        }
+        conn.execute_batch(
+            "UPDATE orders SET cash_after_cents = r.cash, position_after_micros = r.quantity, cost_after_cents = r.cost
+             FROM replayed r WHERE orders.id = r.id;
+             DROP TABLE replayed;
+             DROP TABLE balances;
+             DROP TABLE positions;
+             UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+        )?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    /// A ledger in the version 1 layout: balances and positions updated in place.
+    fn version_1_file(dir: &std::path::Path, usd_cash_cents: i64) -> std::path::PathBuf {
+        let path = dir.join("v1.duckdb");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '1');
+             CREATE TABLE users (firebase_uid VARCHAR PRIMARY KEY, created_at TIMESTAMP NOT NULL);
+             CREATE TABLE balances (firebase_uid VARCHAR NOT NULL, currency VARCHAR NOT NULL,
+                 starting_cents BIGINT NOT NULL, cash_cents BIGINT NOT NULL, PRIMARY KEY (firebase_uid, currency));
+             CREATE TABLE positions (firebase_uid VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+                 quantity_micros BIGINT NOT NULL, cost_cents BIGINT NOT NULL, PRIMARY KEY (firebase_uid, symbol));
+             CREATE TABLE orders (id BIGINT NOT NULL, firebase_uid VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+                 side VARCHAR NOT NULL, order_type VARCHAR NOT NULL, quantity_micros BIGINT NOT NULL,
+                 status VARCHAR NOT NULL, currency VARCHAR NOT NULL, fill_price_cents BIGINT NOT NULL,
+                 total_cents BIGINT NOT NULL, created_at TIMESTAMP NOT NULL, filled_at TIMESTAMP NOT NULL);
+             INSERT INTO users VALUES ('amy', '2026-11-30 10:00:00');
+             INSERT INTO balances VALUES ('amy', 'USD', 1000000, {usd_cash_cents}), ('amy', 'INR', 1000000, 874999),
+                 ('amy', 'GBP', 1000000, 1000000);
+             INSERT INTO positions VALUES ('amy', 'AAPL', 2000000, 20000), ('amy', 'RELIANCE', 500000, 125001),
+                 ('amy', 'MSFT', 0, 0);
+             INSERT INTO orders VALUES
+                 (1, 'amy', 'AAPL', 'buy', 'market', 3000000, 'filled', 'USD', 10000, 30000,
+                  '2026-11-30 10:00:00', '2026-11-30 10:00:00'),
+                 (2, 'amy', 'AAPL', 'sell', 'market', 1000000, 'filled', 'USD', 11000, 11000,
+                  '2026-11-30 10:01:00', '2026-11-30 10:01:00'),
+                 (3, 'amy', 'RELIANCE', 'buy', 'market', 500000, 'filled', 'INR', 250001, 125001,
+                  '2026-11-30 10:02:00', '2026-11-30 10:02:00'),
+                 (4, 'amy', 'MSFT', 'buy', 'market', 1000000, 'filled', 'USD', 40000, 40000,
+                  '2026-11-30 10:03:00', '2026-11-30 10:03:00'),
+                 (5, 'amy', 'MSFT', 'sell', 'market', 1000000, 'filled', 'USD', 40000, 40000,
+                  '2026-11-30 10:04:00', '2026-11-30 10:04:00');"
+        ))
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn a_version_1_ledger_is_migrated_with_every_balance_and_position_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = version_1_file(dir.path(), 981_000);
+        let store = Store::open(&path, "128MB", 1).unwrap();
+        let state = store.load_ledger().unwrap();
+        let amy = &state.accounts["amy"];
+        assert_eq!(amy.balance(Currency::Usd), dec!(9810));
+        assert_eq!(amy.balance(Currency::Inr), dec!(8749.99));
+        assert_eq!(amy.balance(Currency::Gbp), dec!(10000));
+        assert_eq!(amy.position("AAPL"), Position { quantity: dec!(2), cost_basis: dec!(200) });
+        assert_eq!(amy.position("RELIANCE"), Position { quantity: dec!(0.5), cost_basis: dec!(1250.01) });
+        assert_eq!(amy.positions.len(), 2, "a sold-out position stays closed");
+        assert_eq!(state.next_order_id, 6);
+        assert_eq!(store.check_ledger().unwrap(), Vec::<String>::new());
+        assert_eq!(store.orders_of("amy", 10).unwrap().len(), 5);
+        store.close().unwrap();
+
+        // Opening it again changes nothing.
+        let store = Store::open(&path, "128MB", 1).unwrap();
+        assert_eq!(store.load_ledger().unwrap().accounts["amy"], *amy);
+    }
+
+    #[test]
+    fn a_version_1_ledger_whose_balances_disagree_with_its_orders_is_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = version_1_file(dir.path(), 981_001);
+        let err = Store::open(&path, "128MB", 1).err().expect("the migration refuses");
+        assert!(err.to_string().contains("the balance of amy in USD is 9810.01 but the orders give 9810.00"), "{err}");
+        let conn = Connection::open(&path).unwrap();
+        let version: String =
+            conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0)).unwrap();
+        let cash: i64 =
+            conn.query_row("SELECT cash_cents FROM balances WHERE currency = 'USD'", [], |r| r.get(0)).unwrap();
+        assert_eq!((version.as_str(), cash), ("1", 981_001));
+    }
 }

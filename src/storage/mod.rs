@@ -27,6 +27,8 @@ pub enum StorageError {
     NotDuckDb { path: PathBuf, detail: String },
     #[error("cannot open database file {path}: {detail}")]
     Open { path: PathBuf, detail: String },
+    #[error("cannot bring the ledger to the current layout: {0}")]
+    Migration(String),
     #[error("database error: {0}")]
     Db(#[from] duckdb::Error),
 }
@@ -50,10 +52,26 @@ impl Store {
         for (table, _) in schema::ROLLUP_TABLES {
             conn.execute_batch(&schema::create_rollup(table))?;
         }
-        conn.execute(
-            "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING",
-            [schema::SCHEMA_VERSION.to_string()],
-        )?;
+        let version: Option<String> =
+            conn.query_row("SELECT max(value) FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))?;
+        match version.as_deref().map(str::parse::<i32>) {
+            None => {
+                conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", [schema::SCHEMA_VERSION.to_string()])?;
+            }
+            Some(Ok(1)) => ledger::migrate_from_v1(&conn)?,
+            Some(Ok(schema::SCHEMA_VERSION)) => {}
+            Some(_) => {
+                return Err(StorageError::Open {
+                    path: path.into(),
+                    detail: format!(
+                        "it was written by a newer finlearn (schema version {}); this one reads versions 1 to {}",
+                        version.unwrap_or_default(),
+                        schema::SCHEMA_VERSION
+                    ),
+                });
+            }
+        }
+        conn.execute_batch(schema::LEDGER_VIEWS)?;
         let writer = conn.try_clone()?;
         writer.execute_batch(schema::CREATE_STAGING)?;
         Ok(Store { path: path.into(), writer: Mutex::new(writer), readers: Mutex::new(vec![conn]) })

@@ -5,7 +5,9 @@
 //! the same transaction that stores the ticks: charts never scan raw ticks, and raw ticks can
 //! be dropped after the retention period while candles stay.
 
-pub const SCHEMA_VERSION: i32 = 1;
+/// Version 2 made the ledger append-only (see `LEDGER_VIEWS`); version 1 files are migrated
+/// when opened.
+pub const SCHEMA_VERSION: i32 = 2;
 
 pub const CREATE: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -45,21 +47,16 @@ CREATE TABLE IF NOT EXISTS users (
     created_at TIMESTAMP NOT NULL
 );
 -- Money in integer cents, quantities in millionths: exact, and summable in SQL.
-CREATE TABLE IF NOT EXISTS balances (
+-- The cash a user was opened with, per currency; written once, when the user first appears.
+CREATE TABLE IF NOT EXISTS opening_balances (
     firebase_uid VARCHAR NOT NULL,
     currency VARCHAR NOT NULL,
-    starting_cents BIGINT NOT NULL,
-    cash_cents BIGINT NOT NULL,
-    PRIMARY KEY (firebase_uid, currency)
+    starting_cents BIGINT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS positions (
-    firebase_uid VARCHAR NOT NULL,
-    symbol VARCHAR NOT NULL,
-    quantity_micros BIGINT NOT NULL,
-    cost_cents BIGINT NOT NULL,
-    PRIMARY KEY (firebase_uid, symbol)
-);
--- The append-only ledger: one row per filled order, never updated or deleted.
+-- The append-only ledger: one row per filled order, never updated or deleted. Each row also
+-- records the account state the fill left behind (cash in the order's currency, the position
+-- in its symbol), so a group commit only appends and the current balances and positions are
+-- the latest row per key (the views below).
 CREATE TABLE IF NOT EXISTS orders (
     id BIGINT NOT NULL,
     firebase_uid VARCHAR NOT NULL,
@@ -72,13 +69,33 @@ CREATE TABLE IF NOT EXISTS orders (
     fill_price_cents BIGINT NOT NULL,
     total_cents BIGINT NOT NULL,
     created_at TIMESTAMP NOT NULL,
-    filled_at TIMESTAMP NOT NULL
+    filled_at TIMESTAMP NOT NULL,
+    cash_after_cents BIGINT NOT NULL,
+    position_after_micros BIGINT NOT NULL,
+    cost_after_cents BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS watchlist (
     firebase_uid VARCHAR NOT NULL,
     symbol VARCHAR NOT NULL,
     added_at TIMESTAMP NOT NULL
 );
+";
+
+/// Balances and positions, derived from the ledger: the opening cash unless an order has
+/// moved it since, and the position the latest order in each symbol left (open ones only).
+pub const LEDGER_VIEWS: &str = "
+CREATE OR REPLACE VIEW balances AS
+SELECT b.firebase_uid, b.currency, b.starting_cents, coalesce(o.cash_cents, b.starting_cents) AS cash_cents
+FROM opening_balances b
+LEFT JOIN (
+    SELECT firebase_uid, currency, arg_max(cash_after_cents, id) AS cash_cents FROM orders GROUP BY ALL
+) o USING (firebase_uid, currency);
+CREATE OR REPLACE VIEW positions AS
+SELECT * FROM (
+    SELECT firebase_uid, symbol, arg_max(position_after_micros, id) AS quantity_micros,
+           arg_max(cost_after_cents, id) AS cost_cents
+    FROM orders GROUP BY ALL
+) WHERE quantity_micros > 0;
 ";
 
 /// The three candle rollups share one layout.
