@@ -2,7 +2,7 @@
 // The spawned servers are handed to the caller, which waits for them.
 #![allow(clippy::zombie_processes)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
@@ -25,9 +25,15 @@ const TINY: &str = "[instruments]\nreplace_builtin = true\n[[instruments.extra]]
 
 /// Starts `serve` and waits until it listens; returns the child and its port.
 fn start_server(dir: &std::path::Path, data: &str) -> (Child, u16) {
+    start_server_with(dir, data, &[])
+}
+
+/// As [`start_server`], with extra environment variables (settings of layer 3).
+fn start_server_with(dir: &std::path::Path, data: &str, env: &[(&str, &str)]) -> (Child, u16) {
     let config = dir.join("tiny.toml");
     std::fs::write(&config, TINY).unwrap();
     let mut child = Command::new(BIN)
+        .envs(env.iter().copied())
         .args([
             "serve",
             "--listen",
@@ -97,6 +103,73 @@ fn a_file_that_is_not_a_duckdb_database_is_refused() {
     assert!(!out.status.success());
     let line = error_line(&out);
     assert!(line.starts_with("error: ") && line.contains("not a DuckDB database file"), "{}", stderr(&out));
+}
+
+/// A real database: seeded by `serve` (a short history of one instrument), then closed by SIGTERM.
+fn seeded_database(dir: &std::path::Path) -> std::path::PathBuf {
+    let data = dir.join("market.duckdb");
+    let (mut server, _) = start_server_with(
+        dir,
+        data.to_str().unwrap(),
+        &[("FINLEARN_SIMULATION__SEED_DAYS", "0.01"), ("FINLEARN_SEED", "3")],
+    );
+    // The signal handler is installed just after the "serving" line; give it a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    send_signal(server.id(), "TERM");
+    assert!(wait_with_timeout(&mut server, Duration::from_secs(20)).success());
+    // `check` opens the file (replaying any write-ahead log) and closes it with a checkpoint:
+    // afterwards the whole database is in the one file.
+    let check = run(&["check", "--data", data.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    assert!(!dir.join("market.duckdb.wal").exists());
+    data
+}
+
+/// Starting on a damaged file: one `error: ` line naming the file, exit code 1, no panic.
+fn assert_refused_clearly(data: &std::path::Path) {
+    // Spawned rather than run to the end, so a server that starts anyway fails the test.
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_with_timeout(&mut child, Duration::from_secs(20));
+    let mut all = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut all).unwrap();
+    assert_eq!(status.code(), Some(1), "a plain failure, not a crash: {all}");
+    assert!(!all.contains("panicked"), "{all}");
+    let line = all.lines().last().unwrap_or_default();
+    assert!(line.starts_with("error: ") && line.contains(data.to_str().unwrap()), "{all}");
+    assert!(line.contains("damaged"), "{all}");
+}
+
+#[test]
+fn a_truncated_database_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = seeded_database(dir.path());
+    let size = std::fs::metadata(&data).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&data).unwrap().set_len(size / 2).unwrap();
+    assert_refused_clearly(&data);
+}
+
+#[test]
+fn a_database_with_a_garbage_block_is_refused_with_a_clear_error() {
+    use std::io::{Seek, SeekFrom, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let data = seeded_database(dir.path());
+    let size = std::fs::metadata(&data).unwrap().len();
+    // DuckDB stores the file in blocks of 256 KiB after a 12 KiB header; garbage over the one
+    // in the middle breaks its checksum.
+    const BLOCK: u64 = 256 * 1024;
+    let offset = 12 * 1024 + (size - 12 * 1024) / BLOCK / 2 * BLOCK;
+    let garbage: Vec<u8> = (0..BLOCK).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut file = std::fs::OpenOptions::new().write(true).open(&data).unwrap();
+    file.seek(SeekFrom::Start(offset)).unwrap();
+    file.write_all(&garbage).unwrap();
+    drop(file);
+    assert_refused_clearly(&data);
 }
 
 #[test]

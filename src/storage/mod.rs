@@ -42,8 +42,13 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file and its schema.
+    /// Opens (creating if needed) the database file and its schema. A damaged file is refused
+    /// with an error that names it.
     pub fn open(path: &Path, memory_limit: &str, threads: u32) -> Result<Store> {
+        Self::open_file(path, memory_limit, threads).map_err(|e| name_damage(path, e))
+    }
+
+    fn open_file(path: &Path, memory_limit: &str, threads: u32) -> Result<Store> {
         let conn = Connection::open(path).map_err(|e| classify_open_error(path, e))?;
         // memory_limit was validated as a plain size (letters, digits, dots, spaces).
         conn.execute_batch(&format!("SET memory_limit = '{memory_limit}'; SET threads = {threads};"))
@@ -89,7 +94,7 @@ impl Store {
         };
         let result = f(&conn);
         self.readers.lock().expect("reader pool").push(conn);
-        result
+        result.map_err(|e| name_damage(&self.path, e))
     }
 
     /// Whether any tick has ever been stored: an empty database is seeded.
@@ -103,21 +108,25 @@ impl Store {
     /// Records the instruments being simulated (upsert, so edits in the config are kept).
     pub fn save_instruments(&self, universe: &[Instrument]) -> Result<()> {
         let conn = self.writer.lock().expect("writer");
-        let mut stmt = conn.prepare("INSERT OR REPLACE INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
-        for i in universe {
-            stmt.execute(duckdb::params![
-                i.symbol,
-                i.name,
-                i.kind.to_string(),
-                format!("{:?}", i.sector),
-                i.market.name(),
-                i.currency.code(),
-                i.base_price,
-                i.annual_volatility,
-                i.annual_drift
-            ])?;
-        }
-        Ok(())
+        let save = || -> Result<()> {
+            let mut stmt = conn.prepare("INSERT OR REPLACE INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
+            for i in universe {
+                stmt.execute(duckdb::params![
+                    i.symbol,
+                    i.name,
+                    i.kind.to_string(),
+                    format!("{:?}", i.sector),
+                    i.market.name(),
+                    i.currency.code(),
+                    i.base_price,
+                    i.annual_volatility,
+                    i.annual_drift
+                ])?;
+            }
+            Ok(())
+        };
+        // The first write at start-up: the first statement to meet a damaged block, often.
+        save().map_err(|e| name_damage(&self.path, e))
     }
 
     /// Size of the database file in bytes.
@@ -143,12 +152,30 @@ fn classify_open_error(path: &Path, error: duckdb::Error) -> StorageError {
         StorageError::Locked { path, detail: holder.trim_end_matches('.').to_string() }
     } else if detail.contains("not a valid DuckDB database file")
         || detail.contains("Serialization")
-        || detail.contains("Corrupt")
-        || detail.contains("checksum")
+        || is_damage(&detail)
     {
         StorageError::NotDuckDb { path, detail }
     } else {
         StorageError::Open { path, detail }
+    }
+}
+
+/// Whether DuckDB's message means the file itself is damaged: a block whose checksum fails
+/// (overwritten), or blocks and metadata that end early (truncated). DuckDB reads blocks lazily,
+/// so this can surface on any query, not only when the file is opened.
+fn is_damage(detail: &str) -> bool {
+    ["Corrupt", "checksum", "Could not read enough bytes", "No more data remaining in MetadataReader"]
+        .iter()
+        .any(|sign| detail.contains(sign))
+}
+
+/// Turns a database error that means damage into one that names the file; others pass unchanged.
+fn name_damage(path: &Path, error: StorageError) -> StorageError {
+    match error {
+        StorageError::Db(e) if is_damage(&e.to_string()) => {
+            StorageError::NotDuckDb { path: path.to_path_buf(), detail: e.to_string() }
+        }
+        other => other,
     }
 }
 
