@@ -29,7 +29,7 @@ impl Writer {
         let mut ticker = tokio::time::interval(writer.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
-        let mut last_prune = Timestamp(i64::MIN);
+        let mut last_prune = None;
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
@@ -37,10 +37,10 @@ impl Writer {
             }
             let w = writer.clone();
             let now = writer.clock.now();
-            let prune = now.0 - last_prune.0 >= MICROS_PER_HOUR;
+            let prune = prune_due(last_prune, now);
             let result = tokio::task::spawn_blocking(move || w.flush_and_prune(prune.then_some(now))).await;
             if prune && matches!(result, Ok(Ok(()))) {
-                last_prune = now;
+                last_prune = Some(now);
             }
         }
         // The final flush runs on this thread: shutdown waits for it.
@@ -87,5 +87,23 @@ impl Writer {
         self.metrics.writer_flush_seconds.observe(seconds);
         tracing::debug!(ticks = batch.ticks.len(), news = batch.news.len(), ms = seconds * 1e3, "batch written");
         Ok(())
+    }
+}
+
+/// Raw ticks past retention are dropped at the first successful flush, then at most hourly.
+fn prune_due(last_prune: Option<Timestamp>, now: Timestamp) -> bool {
+    last_prune.is_none_or(|last| now.0 - last.0 >= MICROS_PER_HOUR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_runs_at_the_first_flush_and_then_hourly() {
+        let start = Timestamp::from_seconds(1_800_000_000);
+        assert!(prune_due(None, start));
+        assert!(!prune_due(Some(start), start.plus_micros(MICROS_PER_HOUR - 1)));
+        assert!(prune_due(Some(start), start.plus_micros(MICROS_PER_HOUR)));
     }
 }
