@@ -27,8 +27,8 @@ pub struct RouteLabels {
     /// The route pattern (`/api/v1/market/quote/{symbol}`), never the raw path, so the label
     /// set stays small whatever clients ask for.
     pub route: String,
-    pub method: String,
-    pub status: String,
+    pub method: &'static str,
+    pub status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -121,8 +121,8 @@ impl Metrics {
     }
 
     /// Counts one answered request.
-    pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        let labels = RouteLabels { route: route.to_string(), method: method.to_string(), status: status.to_string() };
+    pub fn observe_request(&self, route: String, method: &'static str, status: u16, seconds: f64) {
+        let labels = RouteLabels { route, method, status };
         self.http_requests.get_or_create(&labels).inc();
         self.http_latency.get_or_create(&labels).observe(seconds);
     }
@@ -152,7 +152,7 @@ mod tests {
     fn counters_and_labels_appear_in_the_text_format() {
         let m = Metrics::new();
         m.ticks_generated.inc_by(3);
-        m.observe_request("/api/v1/market/quote/{symbol}", "GET", 200, 0.0002);
+        m.observe_request("/api/v1/market/quote/{symbol}".into(), "GET", 200, 0.0002);
         m.refused("insufficient_funds");
         let text = m.render(4096);
         assert!(text.contains("finlearn_ticks_generated_total 3"), "{text}");

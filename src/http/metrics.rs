@@ -19,13 +19,14 @@ pub(super) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Middleware: counts every request by route pattern, method and status, with its latency
-/// (to the response head). Patterns, not raw paths, keep the label set bounded.
+/// (to the response head). Patterns, not raw paths, keep the label set bounded. The pattern is
+/// read from the routed request after the handler ran: before routing, actix would match the
+/// path against every route again to find it.
 pub async fn record(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
     let method: &'static str = match req.method().as_str() {
         "GET" => "GET",
         "HEAD" => "HEAD",
@@ -39,7 +40,8 @@ pub async fn record(
     let metrics = req.app_data::<web::Data<AppState>>().map(|state| state.metrics.clone());
     let response = next.call(req).await?;
     if let Some(metrics) = metrics {
-        metrics.observe_request(&route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
+        let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+        metrics.observe_request(route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
     }
     Ok(response)
 }
