@@ -2,7 +2,7 @@ use clap::Parser;
 use finlearn::cli::{CheckArgs, Cli, Command, ServeArgs, TokenArgs};
 use finlearn::config::{AuthMode, Overrides, Settings};
 use finlearn::domain::time::SystemClock;
-use finlearn::startup::Application;
+use finlearn::startup::{Application, ShutdownSignals};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -35,10 +35,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let overrides = Overrides { listen: args.listen, data: args.data, seed: args.seed };
     let settings = Settings::load(config_file(args.config).as_deref(), std::env::vars(), &overrides)?;
     actix_web::rt::System::new().block_on(async move {
+        let signals = ShutdownSignals::install()?;
         let app = Application::build(settings, Arc::new(SystemClock)).await?;
         let stopper = app.stopper();
         actix_web::rt::spawn(async move {
-            finlearn::startup::wait_for_signal().await;
+            signals.recv().await;
             tracing::info!("shutting down: flushing buffered ticks");
             stopper.stop().await;
         });

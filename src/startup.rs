@@ -178,6 +178,10 @@ fn start_market(settings: &Settings, universe: &Universe, store: &Store, clock: 
     let now = clock.now();
     let params: Vec<_> = universe.list().iter().map(|i| settings.model_for(i.kind)).collect();
     let seed = settings.simulation.seed.unwrap_or_else(rand::random);
+    if store.seeding_interrupted()? {
+        tracing::warn!("the last start-up stopped while seeding: discarding its partial history to seed again");
+        store.clear_market_data()?;
+    }
     let next_news_id = store.next_news_id()?;
     if store.has_ticks()? {
         let stored = store.stored_days(now)?;
@@ -208,6 +212,7 @@ fn start_market(settings: &Settings, universe: &Universe, store: &Store, clock: 
         Market::new(universe.list().to_vec(), &params, &starts, settings.cadence(), seed, from, next_news_id);
     tracing::info!(days, instruments = universe.len(), seed, "empty database: seeding history");
     let mut shown = 0;
+    store.mark_seeding(true)?;
     let report = seed_history(store, &mut market, from, now, |done| {
         let percent = (done * 100.0) as u32;
         if percent >= shown + 10 || percent == 100 {
@@ -215,9 +220,32 @@ fn start_market(settings: &Settings, universe: &Universe, store: &Store, clock: 
             tracing::info!("seeding history: {percent}%");
         }
     })?;
+    store.mark_seeding(false)?;
     tracing::info!(ticks = report.ticks, news = report.news, seconds = report.elapsed.as_secs_f64(), "seeded");
+    // Seeding fills DuckDB's cache with the whole history just written; a server that serves
+    // from a warm start needs a fraction of it (idle RSS about 51 MB against 144 MB).
+    store.release_cache(&settings.storage.memory_limit)?;
+    trim_heap();
     Ok(market)
 }
+
+/// Hands memory freed by the allocator back to the operating system. glibc keeps freed heap
+/// pages mapped (a seeding run frees about a hundred megabytes at once); other allocators
+/// return them on their own.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() {
+    unsafe extern "C" {
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: malloc_trim takes no pointers; it only releases free pages at the top of the
+    // heap and in free chunks, and is thread-safe.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
 
 /// Re-reads the signing keys of a JWKS URL every [`JWKS_REFRESH`]; a failed read keeps the
 /// keys in use.
@@ -252,17 +280,39 @@ fn fresh_day(price: f64, now: Timestamp) -> StoredDay {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn wait_for_signal() {
+/// Ctrl-C and SIGTERM, caught from the moment [`ShutdownSignals::install`] returns: a signal
+/// that arrives while the server is still starting (seeding, say) is held and stops it as soon
+/// as it is up, instead of killing the process half-way.
+pub struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers; call from inside the runtime.
+    pub fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignals {})
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves on the first Ctrl-C or SIGTERM since installation.
+    pub async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -123,3 +123,86 @@ fn kill_9_loses_no_acknowledged_order() {
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(report.contains("BROKEN order ") && report.contains(" of crash-0 ("), "{report}");
 }
+
+/// Starts `finlearn serve` on `data` with `config` and returns it once a log line containing
+/// `wanted` appears, with that line.
+fn serve_until(dir: &std::path::Path, config: &str, wanted: &str) -> (Child, String) {
+    let file = dir.join("seeding.toml");
+    std::fs::write(&file, config).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--seed", "5"])
+        .arg("--config")
+        .arg(&file)
+        .arg("--data")
+        .arg(dir.join("seeding.duckdb"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains(wanted) {
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, line);
+        }
+        seen.push(line);
+    }
+    panic!("no log line with {wanted:?}:\n{}", seen.join("\n"));
+}
+
+/// Two days of the built-in 45 instruments: a few seconds of seeding, several progress lines.
+const TWO_DAYS: &str = "[simulation]\nseed_days = 2\n[storage]\nretention_days = 30\n";
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
+}
+
+/// Whether the seeding mark is set, and the count and first time of AAPL's stored ticks.
+fn seeded_state(data: &std::path::Path) -> (bool, i64, i64) {
+    let conn = duckdb::Connection::open(data).unwrap();
+    conn.query_row(
+        "SELECT (SELECT count(*) > 0 FROM meta WHERE key = 'seeding'), count(*), coalesce(epoch_us(min(ts)), 0)
+         FROM price_ticks WHERE symbol = 'AAPL'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .unwrap()
+}
+
+/// One whole path of two days at 2-3 s a tick (about 69,000 for AAPL), starting two days
+/// before `started`: not a partial path, nor one with a second written over it.
+fn assert_two_full_days(data: &std::path::Path, started: i64) {
+    let (marked, count, first_tick) = seeded_state(data);
+    assert!(!marked, "the seeding mark is cleared");
+    let two_days = 2 * 86_400_000_000_i64;
+    assert!((first_tick - (started - two_days)).abs() < 120_000_000, "first tick {first_tick}, started {started}");
+    assert!((66_000..72_000).contains(&count), "{count} AAPL ticks");
+}
+
+#[test]
+fn a_start_up_killed_while_seeding_seeds_again_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("seeding.duckdb");
+    let started = now_micros();
+    let (mut first, _) = serve_until(dir.path(), TWO_DAYS, "seeding history: ");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let (marked, partial, _) = seeded_state(&data);
+    assert!(marked && partial > 0, "killed mid-seed: mark {marked}, {partial} ticks");
+
+    let (mut second, _) = serve_until(dir.path(), TWO_DAYS, "\"serving\"");
+    Command::new("kill").args(["-TERM", &second.id().to_string()]).status().unwrap();
+    assert!(second.wait().unwrap().success());
+    assert_two_full_days(&data, started);
+}
+
+#[test]
+fn sigterm_while_seeding_stops_the_server_once_the_history_is_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = now_micros();
+    let (mut server, _) = serve_until(dir.path(), TWO_DAYS, "seeding history: ");
+    Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(server.wait().unwrap().success(), "a graceful stop");
+    assert_two_full_days(&dir.path().join("seeding.duckdb"), started);
+}

@@ -78,8 +78,64 @@ impl Store {
         Ok(conn.execute("DELETE FROM price_ticks WHERE ts < ?", [ts_value(cutoff)])?)
     }
 
+    /// Empties DuckDB's block cache after a bulk write by lowering its memory limit for a
+    /// moment (unpinned blocks are evicted down to the new limit), then restores `memory_limit`.
+    pub fn release_cache(&self, memory_limit: &str) -> Result<()> {
+        let conn = self.writer.lock().expect("writer");
+        conn.execute_batch("CHECKPOINT; SET memory_limit = '16MB';")?;
+        // memory_limit was validated as a plain size (letters, digits, dots, spaces).
+        conn.execute_batch(&format!("SET memory_limit = '{memory_limit}'"))?;
+        Ok(())
+    }
+
+    /// Records that seeding has begun (`true`) or finished (`false`). A crash in between
+    /// leaves the mark, so the next start knows its history is partial.
+    pub fn mark_seeding(&self, in_progress: bool) -> Result<()> {
+        let conn = self.writer.lock().expect("writer");
+        if in_progress {
+            conn.execute_batch("INSERT OR REPLACE INTO meta VALUES ('seeding', 'in progress')")?;
+        } else {
+            conn.execute_batch("DELETE FROM meta WHERE key = 'seeding'")?;
+        }
+        Ok(())
+    }
+
+    /// Whether a start-up was stopped while seeding.
+    pub fn seeding_interrupted(&self) -> Result<bool> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) > 0 FROM meta WHERE key = 'seeding'", [], |r| r.get(0))?))
+    }
+
+    /// Deletes every tick, candle and news event (not the ledger), in one transaction.
+    pub fn clear_market_data(&self) -> Result<()> {
+        let conn = self.writer.lock().expect("writer");
+        let mut sql = String::from("BEGIN TRANSACTION; DELETE FROM price_ticks; DELETE FROM news_events;");
+        for (table, _) in schema::ROLLUP_TABLES {
+            sql.push_str(&format!(" DELETE FROM {table};"));
+        }
+        sql.push_str(" COMMIT;");
+        Ok(conn.execute_batch(&sql)?)
+    }
+
     /// The id the next news event should take.
     pub fn next_news_id(&self) -> Result<i64> {
         self.read(|c| Ok(c.query_row("SELECT coalesce(max(id), 0) + 1 FROM news_events", [], |r| r.get(0))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releasing_the_cache_keeps_the_configured_memory_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("cache.duckdb"), "96MB", 1).unwrap();
+        let before: String =
+            store.read(|c| Ok(c.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))?)).unwrap();
+        store.release_cache("96MB").unwrap();
+        let after: String =
+            store.read(|c| Ok(c.query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))?)).unwrap();
+        assert_eq!(after, before);
+        assert!(after.contains("91.5 MiB") || after.contains("96"), "{after}");
     }
 }
