@@ -5,13 +5,36 @@ use super::{Result, Store, schema, ts_value};
 use crate::domain::market::Tick;
 use crate::domain::news::NewsEvent;
 use crate::domain::time::Timestamp;
+use duckdb::arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use duckdb::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::Value;
+use std::sync::Arc;
 
 /// A batch as the writer hands it over: ticks refer to instruments by index into `symbols`.
 pub struct Batch<'a> {
     pub symbols: &'a [String],
     pub ticks: &'a [Tick],
     pub news: &'a [NewsEvent],
+}
+
+/// The batch's ticks as columns, the layout of `batch_ticks`. Appending columns hands DuckDB a
+/// whole vector per call, where appending rows costs a call (and allocations) per value: the
+/// five-day seed appends about 7.8 million ticks.
+fn ticks_columns(batch: &Batch<'_>) -> RecordBatch {
+    let ticks = batch.ticks;
+    let symbols = StringArray::from_iter_values(ticks.iter().map(|t| batch.symbols[t.instrument].as_str()));
+    let times = TimestampMicrosecondArray::from_iter_values(ticks.iter().map(|t| t.time.micros()));
+    let prices = Float64Array::from_iter_values(ticks.iter().map(|t| t.price));
+    let volumes = Int64Array::from_iter_values(ticks.iter().map(|t| t.volume as i64));
+    let schema = Schema::new(vec![
+        Field::new("symbol", DataType::Utf8, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new("price", DataType::Float64, false),
+        Field::new("volume", DataType::Int64, false),
+    ]);
+    let columns: Vec<ArrayRef> = vec![Arc::new(symbols), Arc::new(times), Arc::new(prices), Arc::new(volumes)];
+    RecordBatch::try_new(Arc::new(schema), columns).expect("the columns match the schema")
 }
 
 impl Store {
@@ -30,14 +53,7 @@ impl Store {
         let result = (|| -> Result<()> {
             if !batch.ticks.is_empty() {
                 let mut appender = conn.appender("batch_ticks")?;
-                for tick in batch.ticks {
-                    appender.append_row(duckdb::params![
-                        batch.symbols[tick.instrument],
-                        ts_value(tick.time),
-                        tick.price,
-                        tick.volume as i64
-                    ])?;
-                }
+                appender.append_record_batch(ticks_columns(batch))?;
                 appender.flush()?;
                 drop(appender);
                 conn.execute_batch("INSERT INTO price_ticks SELECT * FROM batch_ticks")?;
