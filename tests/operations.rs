@@ -22,11 +22,7 @@ fn server() -> &'static TestServer {
 }
 
 async fn text(s: &TestServer, path: &str) -> (u16, String, String) {
-    let mut response = awc::Client::new().get(format!("{}{path}", s.base)).send().await.unwrap();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
-    let body = response.body().limit(16 << 20).await.unwrap();
-    (response.status().as_u16(), content_type, String::from_utf8_lossy(&body).into_owned())
+    s.get_text(path).await
 }
 
 /// The value of the sample `name` (with its labels, if any) in a text exposition.

@@ -132,6 +132,15 @@ impl TestServer {
         (status, json)
     }
 
+    /// (status, content type, body) of a GET whose body is text.
+    pub async fn get_text(&self, path: &str) -> (u16, String, String) {
+        let mut response = awc::Client::new().get(format!("{}{path}", self.base)).send().await.expect("request");
+        let content_type =
+            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let body = response.body().limit(16 << 20).await.expect("body");
+        (response.status().as_u16(), content_type, String::from_utf8_lossy(&body).into_owned())
+    }
+
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
         let request = client.request(method.parse().unwrap(), format!("{}{path}", self.base));
