@@ -9,11 +9,13 @@
 //! connection is counted; the run exits 1 if there is any, or if `finlearn check` fails after
 //! the graceful stop.
 
+mod common;
+
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -101,24 +103,8 @@ fn number<T: std::str::FromStr>(flag: &str, value: &str) -> T {
     value.parse().unwrap_or_else(|_| panic!("{flag} needs a number, not {value:?}"))
 }
 
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
-
 fn file_mb(path: &Path) -> f64 {
     std::fs::metadata(path).map(|m| m.len() as f64 / 1048576.0).unwrap_or(0.0)
-}
-
-fn percentile(samples: &mut [f64], p: f64) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples.get(((p / 100.0) * (samples.len().saturating_sub(1)) as f64).round() as usize).copied().unwrap_or(f64::NAN)
 }
 
 /// Percent-encodes a path segment (symbols such as "NIFTY 50" and "L&T").
@@ -220,28 +206,12 @@ fn main() {
     );
 
     let started = Instant::now();
-    let mut server = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--seed", "42"])
-        .arg("--config")
-        .arg(&config)
-        .arg("--data")
-        .arg(&data)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let port = loop {
-        let line = lines.next().expect("server output").unwrap();
-        if line.contains("\"serving\"") {
-            let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-            break json["fields"]["port"].as_u64().unwrap();
-        }
-    };
+    let (mut server, port, lines) =
+        common::spawn_serve(&["--config".as_ref(), config.as_os_str(), "--data".as_ref(), data.as_os_str()], "info");
     println!(
         "started (seeded) in {:.1} s; RSS {:.0} MB, database {:.1} MB",
         started.elapsed().as_secs_f64(),
-        rss_mb(server.id()),
+        common::rss_mb(server.id()),
         file_mb(&data)
     );
     // The log: warnings and errors counted, retention noted, everything kept in a file.
@@ -359,7 +329,7 @@ fn main() {
     let sample = |t: u64| {
         println!(
             "{t:>6} {:>9.1} {:>9.1} {:>8.1} {:>8} {:>9} {:>9} {:>8} {:>7} {:>8}",
-            rss_mb(pid),
+            common::rss_mb(pid),
             file_mb(&data),
             file_mb(&wal),
             tally.ws_connected.load(Ordering::Relaxed),
@@ -407,14 +377,14 @@ fn main() {
     println!(
         "orders accepted: {orders} ({:.1}/s), latency p50 {:.1} ms, p99 {:.1} ms",
         orders as f64 / elapsed,
-        percentile(&mut order_ms, 50.0),
-        percentile(&mut order_ms, 99.0)
+        common::percentile(&mut order_ms, 50.0),
+        common::percentile(&mut order_ms, 99.0)
     );
     println!(
         "chart requests answered: {charts} ({:.1}/s), latency p50 {:.1} ms, p99 {:.1} ms",
         charts as f64 / elapsed,
-        percentile(&mut chart_ms, 50.0),
-        percentile(&mut chart_ms, 99.0)
+        common::percentile(&mut chart_ms, 50.0),
+        common::percentile(&mut chart_ms, 99.0)
     );
     println!("sender slots missed (a request still running): {}", tally.late.load(Ordering::Relaxed));
     println!(

@@ -4,24 +4,14 @@
 //! process (so its RSS is its own) with the built-in universe; every client receives every tick
 //! and measures now minus the tick's timestamp.
 
+mod common;
+
 use futures_util::StreamExt;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 const MEASURE: Duration = Duration::from_secs(20);
-
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
     samples.sort_by(f64::total_cmp);
@@ -53,25 +43,12 @@ fn main() {
     let counts: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let counts = if counts.is_empty() { vec![1_000, 10_000] } else { counts };
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_finlearn"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--seed", "42"])
-        .arg("--data")
-        .arg(dir.path().join("ws.duckdb"))
-        .env("RUST_LOG", "warn,finlearn::startup=info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let port = loop {
-        let line = lines.next().expect("server output").unwrap();
-        if line.contains("\"serving\"") {
-            let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-            break json["fields"]["port"].as_u64().unwrap();
-        }
-    };
+    let data = dir.path().join("ws.duckdb");
+    let (mut server, port, lines) =
+        common::spawn_serve(&["--data".as_ref(), data.as_os_str()], "warn,finlearn::startup=info");
     std::thread::spawn(move || lines.for_each(drop));
     std::thread::sleep(Duration::from_secs(5));
-    println!("server idle RSS after seeding: {:.0} MB", rss_mb(server.id()));
+    println!("server idle RSS after seeding: {:.0} MB", common::rss_mb(server.id()));
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     for n in counts {
@@ -80,7 +57,7 @@ fn main() {
             let until = Instant::now() + Duration::from_secs(10) + MEASURE;
             let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(client(url.clone(), until))).collect();
             tokio::time::sleep(Duration::from_secs(10) + MEASURE / 2).await;
-            let rss = rss_mb(server.id());
+            let rss = common::rss_mb(server.id());
             let mut all = Vec::new();
             let mut failed = 0;
             for t in tasks {

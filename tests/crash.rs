@@ -14,28 +14,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_finlearn");
 const CONFIG: &str = "[instruments]\nreplace_builtin = true\n[[instruments.extra]]\nsymbol = \"AAPL\"\nname = \"Apple\"\ntype = \"stock\"\nsector = \"technology\"\nmarket = \"usa\"\ncurrency = \"USD\"\nbase_price = 192.5\nannual_volatility = 0.15\nannual_drift = 0.08\n[simulation]\nseed_days = 0.1\ntick_min_ms = 50\ntick_max_ms = 100\n";
 
 fn start(dir: &std::path::Path) -> (Child, u16) {
-    let config = dir.join("crash.toml");
-    std::fs::write(&config, CONFIG).unwrap();
-    let data = dir.join("crash.duckdb");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--seed", "1"])
-        .arg("--config")
-        .arg(&config)
-        .arg("--data")
-        .arg(&data)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains("\"serving\"") {
-            let json: serde_json::Value = serde_json::from_str(&line).unwrap();
-            std::thread::spawn(move || lines.for_each(drop));
-            return (child, json["fields"]["port"].as_u64().unwrap() as u16);
-        }
-    }
-    panic!("server did not start");
+    let (child, line) = serve_until(dir, "crash", CONFIG, "\"serving\"");
+    let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+    (child, json["fields"]["port"].as_u64().unwrap() as u16)
 }
 
 /// One HTTP/1.1 request on a fresh connection; returns (status, body).
@@ -124,17 +105,17 @@ fn kill_9_loses_no_acknowledged_order() {
     assert!(report.contains("BROKEN order ") && report.contains(" of crash-0 ("), "{report}");
 }
 
-/// Starts `finlearn serve` on `data` with `config` and returns it once a log line containing
-/// `wanted` appears, with that line.
-fn serve_until(dir: &std::path::Path, config: &str, wanted: &str) -> (Child, String) {
-    let file = dir.join("seeding.toml");
+/// Starts `finlearn serve` on `dir/NAME.duckdb` with `config` and returns it once a log line
+/// containing `wanted` appears, with that line; the rest of the log is drained.
+fn serve_until(dir: &std::path::Path, name: &str, config: &str, wanted: &str) -> (Child, String) {
+    let file = dir.join(format!("{name}.toml"));
     std::fs::write(&file, config).unwrap();
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--seed", "5"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--seed", "1"])
         .arg("--config")
         .arg(&file)
         .arg("--data")
-        .arg(dir.join("seeding.duckdb"))
+        .arg(dir.join(format!("{name}.duckdb")))
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -185,13 +166,13 @@ fn a_start_up_killed_while_seeding_seeds_again_in_full() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("seeding.duckdb");
     let started = now_micros();
-    let (mut first, _) = serve_until(dir.path(), TWO_DAYS, "seeding history: ");
+    let (mut first, _) = serve_until(dir.path(), "seeding", TWO_DAYS, "seeding history: ");
     first.kill().unwrap();
     first.wait().unwrap();
     let (marked, partial, _) = seeded_state(&data);
     assert!(marked && partial > 0, "killed mid-seed: mark {marked}, {partial} ticks");
 
-    let (mut second, _) = serve_until(dir.path(), TWO_DAYS, "\"serving\"");
+    let (mut second, _) = serve_until(dir.path(), "seeding", TWO_DAYS, "\"serving\"");
     Command::new("kill").args(["-TERM", &second.id().to_string()]).status().unwrap();
     assert!(second.wait().unwrap().success());
     assert_two_full_days(&data, started);
@@ -201,7 +182,7 @@ fn a_start_up_killed_while_seeding_seeds_again_in_full() {
 fn sigterm_while_seeding_stops_the_server_once_the_history_is_whole() {
     let dir = tempfile::tempdir().unwrap();
     let started = now_micros();
-    let (mut server, _) = serve_until(dir.path(), TWO_DAYS, "seeding history: ");
+    let (mut server, _) = serve_until(dir.path(), "seeding", TWO_DAYS, "seeding history: ");
     Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(server.wait().unwrap().success(), "a graceful stop");
     assert_two_full_days(&dir.path().join("seeding.duckdb"), started);

@@ -8,7 +8,7 @@
 //! its fill left behind, so a commit is one append of order rows, whatever the number of users,
 //! and the current state is the latest row per key (`balances` and `positions` are views).
 
-use super::{Result, StorageError, Store, ts_value};
+use super::{Result, StorageError, Store, transaction, ts_value};
 use crate::domain::instrument::Currency;
 use crate::domain::ledger::{Account, Position, Side};
 use crate::domain::time::Timestamp;
@@ -235,18 +235,6 @@ impl Store {
 /// Writes one group commit on the ledger's connection: all of it or (on error) none of it.
 pub fn commit_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
     transaction(conn, || write_ledger(conn, batch))
-}
-
-/// Runs `f` in a transaction on `conn`: committed if it and the commit succeed, else rolled back.
-fn transaction(conn: &Connection, f: impl FnOnce() -> Result<()>) -> Result<()> {
-    conn.execute_batch("BEGIN TRANSACTION")?;
-    match f().and_then(|()| Ok(conn.execute_batch("COMMIT")?)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(e)
-        }
-    }
 }
 
 fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {

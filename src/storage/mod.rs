@@ -179,6 +179,18 @@ fn name_damage(path: &Path, error: StorageError) -> StorageError {
     }
 }
 
+/// Runs `f` in a transaction on `conn`: committed if it and the commit succeed, else rolled back.
+fn transaction(conn: &Connection, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    conn.execute_batch("BEGIN TRANSACTION")?;
+    match f().and_then(|()| Ok(conn.execute_batch("COMMIT")?)) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
 /// A timestamp parameter in DuckDB's own unit.
 pub(crate) fn ts_value(t: Timestamp) -> Value {
     Value::Timestamp(TimeUnit::Microsecond, t.micros())

@@ -1,7 +1,7 @@
 //! The write path: one batch of ticks and news per transaction, rollups merged in the same
 //! transaction, so a crash leaves either the whole batch or none of it.
 
-use super::{Result, Store, schema, ts_value};
+use super::{Result, Store, schema, transaction, ts_value};
 use crate::domain::market::Tick;
 use crate::domain::news::NewsEvent;
 use crate::domain::time::Timestamp;
@@ -124,12 +124,13 @@ impl Store {
     /// Deletes every tick, candle and news event (not the ledger), in one transaction.
     pub fn clear_market_data(&self) -> Result<()> {
         let conn = self.writer.lock().expect("writer");
-        let mut sql = String::from("BEGIN TRANSACTION; DELETE FROM price_ticks; DELETE FROM news_events;");
-        for (table, _) in schema::ROLLUP_TABLES {
-            sql.push_str(&format!(" DELETE FROM {table};"));
-        }
-        sql.push_str(" COMMIT;");
-        Ok(conn.execute_batch(&sql)?)
+        transaction(&conn, || {
+            conn.execute_batch("DELETE FROM price_ticks; DELETE FROM news_events;")?;
+            for (table, _) in schema::ROLLUP_TABLES {
+                conn.execute_batch(&format!("DELETE FROM {table}"))?;
+            }
+            Ok(())
+        })
     }
 
     /// The id the next news event should take.
