@@ -1,11 +1,12 @@
 //! The engine loop: advances the market to "now" whenever the next tick falls due, and fans
-//! each event out to the quote board, the bus and the write buffer.
+//! each event out to the quote board, the chart windows, the bus and the write buffer.
 //!
 //! Everything here is synchronous except the sleep between events; the market itself is the
 //! pure domain model, so the loop only routes its output.
 
 use super::buffer::WriteBuffer;
 use super::bus::{Bus, Topic};
+use super::charts::ChartWindows;
 use super::quotes::QuoteBoard;
 use crate::domain::market::{Market, MarketEvent};
 use crate::domain::quote::DayQuote;
@@ -22,6 +23,7 @@ pub struct Engine {
     pub market: Market,
     pub quotes: Vec<DayQuote>,
     pub board: Arc<QuoteBoard>,
+    pub charts: Arc<ChartWindows>,
     pub bus: Bus,
     pub buffer: Arc<WriteBuffer>,
     pub clock: Arc<dyn Clock>,
@@ -50,12 +52,13 @@ impl Engine {
     /// Emits every event due by now.
     pub fn advance(&mut self) {
         let now = self.clock.now();
-        let Engine { market, quotes, board, bus, buffer, metrics, .. } = self;
+        let Engine { market, quotes, board, charts, bus, buffer, metrics, .. } = self;
         market.advance_until(now, |event| match event {
             MarketEvent::Tick(tick) => {
                 let quote = &mut quotes[tick.instrument];
                 quote.apply(tick.time, tick.price, tick.volume);
                 board.update(tick.instrument, quote);
+                charts.record(&tick);
                 let frame = serde_json::to_vec(&quote.tick_frame()).expect("a tick frame serializes");
                 bus.publish(Topic::Tick(tick.instrument), frame);
                 buffer.push_tick(tick);
