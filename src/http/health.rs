@@ -1,6 +1,8 @@
 //! Liveness routes.
 
-use actix_web::{HttpResponse, web};
+use super::pages;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -26,7 +28,15 @@ pub(super) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(HealthView { status: "ok", service: "market_service" })
 }
 
-#[utoipa::path(get, path = "/", tag = "health", responses((status = 200, description = "Service is up", body = RootView)))]
-pub(super) async fn root() -> HttpResponse {
-    HttpResponse::Ok().json(RootView { status: "healthy" })
+/// The liveness JSON, or the student desk for a browser (a `GET` whose `Accept` prefers HTML).
+#[utoipa::path(get, path = "/", tag = "health", responses(
+    (status = 200, description = "Service is up (a browser asking for HTML gets the student desk)", body = RootView)))]
+pub(super) async fn root(req: HttpRequest) -> HttpResponse {
+    let mut response = if pages::wants_html(&req) {
+        pages::desk(req).await
+    } else {
+        HttpResponse::Ok().json(RootView { status: "healthy" })
+    };
+    response.headers_mut().append(header::VARY, header::HeaderValue::from_static("Accept"));
+    response
 }
