@@ -29,7 +29,7 @@ export class Board {
     const cells = this.compact
       ? ['Symbol', 'Price', 'Change']
       : ['', 'Symbol', 'Name', 'Price', 'Change', '%', 'Day range'];
-    const classes = { Name: 'name', 'Day range': 'range' };
+    const classes = { Name: 'name', Change: 'chg', 'Day range': 'range' };
     return el('thead', {}, el('tr', {}, ...cells.map((c) => el('th', { scope: 'col', class: classes[c] }, c))));
   }
 
@@ -45,7 +45,10 @@ export class Board {
       volume: q.volume,
     };
     const cell = (cls) => el('td', { class: cls });
-    state.cells = { price: cell('num price'), change: cell('num'), percent: cell('num'), range: cell('num range') };
+    state.cells = { price: cell('num price'), change: cell('num chg'), percent: cell('num'), range: cell('range') };
+    state.marker = el('i');
+    state.rangeText = el('small');
+    state.cells.range.append(el('span', { class: 'rangebar', 'aria-hidden': 'true' }, state.marker), state.rangeText);
     const pick = el('button', { class: 'link', type: 'button', onclick: () => this.onSelect?.(symbol) }, symbol);
     const title = `${instrument.name} · ${instrument.market} · ${currencyOf(instrument.market)}`;
     if (this.compact) {
@@ -130,7 +133,10 @@ export class Board {
     c.percent.textContent = signed(r.changePercent, '%');
     const trend = r.change > 0 ? 'up' : r.change < 0 ? 'down' : '';
     for (const node of [c.change, c.percent]) node.dataset.trend = trend;
-    c.range.textContent = `${price(r.low)} – ${price(r.high)}`;
+    // The day's range as a bar with the price's place in it; the numbers in words beside it.
+    const span = r.high - r.low;
+    r.marker.style.left = `${span > 0 ? ((r.price - r.low) / span) * 100 : 50}%`;
+    r.rangeText.textContent = `${price(r.low)} – ${price(r.high)}`;
   }
 
   /** The latest price of `symbol`, if any. */
