@@ -152,7 +152,12 @@ export class Stream {
     } catch {
       return;
     }
-    if (frame.type === 'system') this.onSystem(frame);
+    if (frame.type === 'system') {
+      // Market notices (pause, speed) are for people; hellos and acknowledgements are not.
+      const notice = frame.message && frame.message !== 'Connected to Market Stream'
+        && (!frame.event || frame.event === 'market_status');
+      if (notice) this.onSystem(frame);
+    }
     else if ('headline' in frame) this.onNews(frame);
     else if (typeof frame.symbol === 'string' && typeof frame.price === 'number') this.onTick(frame);
   }

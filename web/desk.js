@@ -217,7 +217,6 @@ async function start() {
       while (news.children.length > MAX_NEWS) news.lastChild.remove();
     },
     onSystem: (frame) => {
-      if (!frame.message || frame.message === 'Connected to Market Stream') return;
       say($('#market-note'), frame.message);
       $('#market-note').hidden = false;
     },

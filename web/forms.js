@@ -71,8 +71,10 @@ export function field(doc, name, schema, required) {
     return { node: label(input), read: () => (input.value === '' ? undefined : Number(input.value)) };
   }
   if (type === 'array' && ['string', 'number', 'integer'].includes(typeOf(flatten(doc, s.items || {})))) {
-    const numeric = typeOf(flatten(doc, s.items)) !== 'string';
-    const input = el('input', { name, placeholder: 'comma-separated', required });
+    const items = flatten(doc, s.items);
+    const numeric = typeOf(items) !== 'string';
+    const choices = items.enum ? `: ${items.enum.join(', ')}` : '';
+    const input = el('input', { name, placeholder: `comma-separated${choices}`, required });
     const read = () => {
       const parts = input.value.split(',').map((p) => p.trim()).filter(Boolean);
       return parts.length ? parts.map((p) => (numeric ? Number(p) : p)) : undefined;

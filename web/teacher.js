@@ -90,9 +90,7 @@ async function start() {
   new Stream({
     onTick: (frame) => board.tick(frame),
     onNews: (n) => event(n.headline, n.impact > 0 ? 'up' : n.impact < 0 ? 'down' : ''),
-    onSystem: (frame) => {
-      if (frame.message && frame.message !== 'Connected to Market Stream') event(frame.message);
-    },
+    onSystem: (frame) => event(frame.message),
     onStatus: (state, message) => {
       $('#conn').dataset.state = state;
       $('#conn').textContent = state === 'live' ? 'Live' : state === 'connecting' ? 'Connecting…' : 'Offline';
