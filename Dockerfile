@@ -4,6 +4,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY data ./data
+COPY web ./web
 COPY benches ./benches
 COPY config.toml ./
 RUN cargo build --release --locked

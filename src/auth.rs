@@ -68,6 +68,7 @@ enum Keys {
 }
 
 pub struct Identity {
+    mode: AuthMode,
     verify: Option<(Keys, Validation)>,
 }
 
@@ -109,7 +110,11 @@ fn load_jwks(source: &str) -> Result<HashMap<String, DecodingKey>, KeyError> {
 
 impl Identity {
     pub fn open() -> Self {
-        Identity { verify: None }
+        Identity { mode: AuthMode::Open, verify: None }
+    }
+
+    pub fn mode(&self) -> AuthMode {
+        self.mode
     }
 
     /// The identity of the configured mode; reads the JWKS once in `firebase` mode.
@@ -132,7 +137,7 @@ impl Identity {
                 ))
             }
         };
-        Ok(Identity { verify })
+        Ok(Identity { mode: settings.mode, verify })
     }
 
     /// Whether keys come from a URL and should be re-read now and then.

@@ -52,7 +52,7 @@ pub struct Settings {
 }
 
 /// How requests prove which user they act for; see [`crate::auth`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMode {
     #[default]

@@ -81,6 +81,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/portfolio/watchlist/{uid}/{symbol}"),
     ("get", "/metrics"),
     ("get", "/api/v1/admin/status"),
+    ("get", "/api/v1/session/config"),
 ];
 
 #[actix_web::test]

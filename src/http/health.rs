@@ -1,7 +1,8 @@
 //! Liveness and readiness routes.
 
-use super::AppState;
-use actix_web::{HttpResponse, web};
+use super::{AppState, pages};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -41,7 +42,15 @@ pub(super) async fn health(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-#[utoipa::path(get, path = "/", tag = "health", responses((status = 200, description = "Service is up", body = RootView)))]
-pub(super) async fn root() -> HttpResponse {
-    HttpResponse::Ok().json(RootView { status: "healthy" })
+/// The liveness JSON, or the student desk for a browser (a `GET` whose `Accept` prefers HTML).
+#[utoipa::path(get, path = "/", tag = "health", responses(
+    (status = 200, description = "Service is up (a browser asking for HTML gets the student desk)", body = RootView)))]
+pub(super) async fn root(req: HttpRequest) -> HttpResponse {
+    let mut response = if pages::wants_html(&req) {
+        pages::desk(req).await
+    } else {
+        HttpResponse::Ok().json(RootView { status: "healthy" })
+    };
+    response.headers_mut().append(header::VARY, header::HeaderValue::from_static("Accept"));
+    response
 }

@@ -8,7 +8,9 @@ mod market;
 mod metrics;
 mod openapi;
 mod orders;
+mod pages;
 mod portfolio;
+mod session;
 mod stream;
 
 pub use error::{ApiError, ErrorBody};
@@ -73,6 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(portfolio::configure)
         .configure(stream::configure)
         .configure(admin::configure)
+        .configure(session::configure)
+        .configure(pages::configure)
         .configure(openapi::configure)
         .default_service(web::to(not_found));
 }

@@ -4,7 +4,7 @@
 //! it cannot drift from the routes. The documentation page's assets (Swagger UI) are compiled
 //! into the binary: it works on a laptop with no internet.
 
-use super::{admin, health, market, metrics, orders, portfolio, stream};
+use super::{admin, health, market, metrics, orders, portfolio, session, stream};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -32,6 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
         portfolio::watch_remove,
         metrics::metrics,
         admin::status,
+        session::config,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -40,6 +41,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "health", description = "Liveness"),
         (name = "operations", description = "Metrics for operators"),
         (name = "admin", description = "Classroom administration, behind the admin token"),
+        (name = "session", description = "What a browser client needs to know to sign a student in"),
     )
 )]
 pub struct ApiDoc;
