@@ -3,10 +3,16 @@
 //! as a value and randomness from seeded generators, so every rule is testable directly.
 
 pub mod candle;
+pub mod directing;
+pub mod director;
+pub mod factors;
 pub mod instrument;
 pub mod ledger;
+pub mod lesson;
 pub mod market;
 pub mod model;
 pub mod news;
+pub mod pace;
 pub mod quote;
+pub mod regime;
 pub mod time;

@@ -3,6 +3,7 @@
 
 pub mod buffer;
 pub mod bus;
+pub mod director;
 pub mod engine;
 pub mod quotes;
 pub mod writer;

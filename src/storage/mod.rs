@@ -4,6 +4,7 @@
 //! readers take connections from a small pool. DuckDB connections to one database share its
 //! buffer pool, so a pooled connection is cheap.
 
+mod audit;
 mod history;
 pub mod ledger;
 mod schema;
@@ -54,6 +55,7 @@ impl Store {
         conn.execute_batch(&format!("SET memory_limit = '{memory_limit}'; SET threads = {threads};"))
             .map_err(|e| StorageError::Open { path: path.into(), detail: e.to_string() })?;
         conn.execute_batch(schema::CREATE).map_err(|e| classify_open_error(path, e))?;
+        conn.execute_batch(audit::CREATE)?;
         for (table, _) in schema::ROLLUP_TABLES {
             conn.execute_batch(&schema::create_rollup(table))?;
         }
