@@ -48,7 +48,7 @@ fn main() {
     let minute = minute_returns(&ticks);
     let mut rows = Vec::new();
     println!(
-        "\n| symbol | target vol | realised | ratio | excess kurtosis | acf1 1m | acf |r| 1h | max move (5-day sd) |"
+        "\n| symbol | target vol | realised | ratio | excess kurtosis | acf1 1m | acf of abs. hourly | max move (5-day sd) |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for (i, inst) in universe.iter().enumerate() {
