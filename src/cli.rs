@@ -72,6 +72,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", env = "FINLEARN_SEED")]
     pub seed: Option<u64>,
 
+    /// A lesson file (TOML, see scenarios/) whose timeline of director actions starts when
+    /// the server does.
+    #[arg(long, value_name = "PATH", env = "FINLEARN_SCENARIO")]
+    pub scenario: Option<PathBuf>,
+
     /// Log output format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "FINLEARN_LOG_FORMAT")]
     pub log_format: LogFormat,

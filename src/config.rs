@@ -5,9 +5,11 @@
 //! anything is typed, so every layer can set every key, and an unknown key is an error rather
 //! than silently ignored.
 
+use crate::domain::factors::FactorSettings;
 use crate::domain::instrument::{self, Instrument, InstrumentType};
 use crate::domain::market::Cadence;
 use crate::domain::model::ModelParams;
+use crate::domain::news::NewsSettings;
 use crate::domain::time::{MICROS_PER_DAY, MICROS_PER_MILLI, MICROS_PER_SECOND};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -19,7 +21,17 @@ use std::time::Duration;
 pub const DEFAULT_CONFIG: &str = include_str!("../config.toml");
 const ENV_PREFIX: &str = "FINLEARN_";
 /// Settings that are absent from the defaults (no value means "none").
-const OPTIONAL_KEYS: &[&str] = &["seed"];
+const OPTIONAL_KEYS: &[&str] = &["seed", "scenario"];
+/// Settings of earlier versions that no longer mean anything, with what replaced them. A file
+/// that still sets one is refused with this hint rather than a bare "unknown field".
+const REMOVED_KEYS: &[(&str, &str)] = &[
+    ("simulation.news_mean_interval_secs", "news now arrives per company, sector and market: see [news]"),
+    ("simulation.news_volatility_boost", "moved to news.volatility_boost"),
+    ("models.*.jump_mean", "jump sizes now follow from jump_share and jump_bias"),
+    ("models.*.jump_std", "jump sizes now follow from jump_share and jump_bias"),
+    ("models.*.garch_alpha", "volatility clustering is set in market time: vol_half_life_hours and vol_dispersion"),
+    ("models.*.garch_beta", "volatility clustering is set in market time: vol_half_life_hours and vol_dispersion"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -44,6 +56,8 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub simulation: SimulationSettings,
     pub models: HashMap<InstrumentType, ModelParams>,
+    pub news: NewsSettings,
+    pub factors: FactorSettings,
     pub instruments: InstrumentSettings,
     pub stream: StreamSettings,
     pub trading: TradingSettings,
@@ -108,11 +122,12 @@ pub struct StorageSettings {
 #[serde(deny_unknown_fields)]
 pub struct SimulationSettings {
     pub seed: Option<u64>,
+    /// A lesson file run from start-up (`--scenario`).
+    #[serde(default)]
+    pub scenario: Option<PathBuf>,
     pub tick_min_ms: u64,
     pub tick_max_ms: u64,
     pub seed_days: f64,
-    pub news_mean_interval_secs: u64,
-    pub news_volatility_boost: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,6 +191,7 @@ impl Settings {
     }
 
     fn from_tree(tree: toml::Table) -> Result<Self, ConfigError> {
+        refuse_removed(&tree)?;
         // toml reports the key on a second line; one line reads better in a terminal.
         Settings::deserialize(toml::Value::Table(tree))
             .map_err(|e| ConfigError::Settings(e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")))
@@ -221,6 +237,8 @@ impl Settings {
                 message: format!("must be empty (admin routes off) or at least {MIN_SECRET_LEN} characters"),
             });
         }
+        self.news.validate().map_err(|message| ConfigError::Invalid { key: "news", message })?;
+        self.factors.validate().map_err(|message| ConfigError::Invalid { key: "factors", message })?;
         for (kind, params) in &self.models {
             params
                 .validate()
@@ -237,7 +255,7 @@ impl Settings {
     /// The accepted range of every numeric setting (also written beside each in `config.toml`).
     /// The ceilings are generous for any classroom or server, and they keep every duration far
     /// from overflowing when it is multiplied into microseconds (`i64` holds 292,000 years).
-    fn bounds(&self) -> [Bound; 15] {
+    fn bounds(&self) -> [Bound; 13] {
         let (sv, st, sim, sr, tr) = (&self.server, &self.storage, &self.simulation, &self.stream, &self.trading);
         [
             Bound::new("server.workers", sv.workers as f64, 0.0, 1_024.0),
@@ -247,8 +265,6 @@ impl Settings {
             Bound::new("simulation.tick_min_ms", sim.tick_min_ms as f64, 1.0, 3_600_000.0),
             Bound::new("simulation.tick_max_ms", sim.tick_max_ms as f64, 1.0, 3_600_000.0),
             Bound::new("simulation.seed_days", sim.seed_days, f64::MIN_POSITIVE, 400.0),
-            Bound::new("simulation.news_mean_interval_secs", sim.news_mean_interval_secs as f64, 0.0, 31_536_000.0),
-            Bound::new("simulation.news_volatility_boost", sim.news_volatility_boost, 1.0, 100.0),
             Bound::new("stream.channel_capacity", sr.channel_capacity as f64, 1.0, 1_048_576.0),
             Bound::new("stream.send_timeout_secs", sr.send_timeout_secs as f64, 1.0, 3_600.0),
             Bound::new("stream.heartbeat_secs", sr.heartbeat_secs as f64, 1.0, 3_600.0),
@@ -279,8 +295,8 @@ impl Settings {
         Cadence {
             tick_min_micros: s.tick_min_ms as i64 * MICROS_PER_MILLI,
             tick_max_micros: s.tick_max_ms as i64 * MICROS_PER_MILLI,
-            news_mean_micros: s.news_mean_interval_secs as i64 * MICROS_PER_SECOND,
-            news_volatility_boost: s.news_volatility_boost,
+            news: self.news,
+            factors: self.factors,
         }
     }
 
@@ -325,6 +341,30 @@ impl Bound {
     }
 }
 
+/// Refuses a setting listed in [`REMOVED_KEYS`]; `*` matches any one table name.
+fn refuse_removed(tree: &toml::Table) -> Result<(), ConfigError> {
+    fn find(table: &toml::Table, path: &[&str], shown: String) -> Option<String> {
+        let (first, rest) = path.split_first()?;
+        let keys: Vec<&String> =
+            if *first == "*" { table.keys().collect() } else { table.keys().filter(|k| k == first).collect() };
+        keys.into_iter().find_map(|key| {
+            let shown = if shown.is_empty() { key.clone() } else { format!("{shown}.{key}") };
+            match (rest.is_empty(), table.get(key)) {
+                (true, _) => Some(shown),
+                (false, Some(toml::Value::Table(inner))) => find(inner, rest, shown),
+                _ => None,
+            }
+        })
+    }
+    for (path, hint) in REMOVED_KEYS {
+        let parts: Vec<&str> = path.split('.').collect();
+        if let Some(found) = find(tree, &parts, String::new()) {
+            return Err(ConfigError::Settings(format!("{found} is no longer a setting: {hint}")));
+        }
+    }
+    Ok(())
+}
+
 fn parse_toml(origin: &str, text: &str) -> Result<toml::Table, ConfigError> {
     text.parse::<toml::Table>()
         .map_err(|e| ConfigError::Parse { path: origin.to_string(), message: e.message().to_string() })
@@ -366,6 +406,10 @@ fn apply_env(tree: &mut toml::Table, name: &str, value: &str) -> Result<(), Conf
         };
     }
     if !table.contains_key(last.as_str()) && !OPTIONAL_KEYS.contains(&last.as_str()) {
+        let removed = REMOVED_KEYS.iter().find(|(path, _)| path.rsplit('.').next() == Some(last.as_str()));
+        if let Some((_, hint)) = removed {
+            return Err(env_error(&format!("no longer a setting: {hint}")));
+        }
         return Err(env_error("no such setting"));
     }
     table.insert(last.clone(), parsed);
@@ -452,6 +496,21 @@ mod tests {
             let comment = lines[at.saturating_sub(4)..at].join(" ");
             assert!(comment.contains(&format!("{})", bound.max)), "{} documents its ceiling: {comment}", bound.key);
         }
+    }
+
+    #[test]
+    fn settings_of_the_old_price_model_are_refused_with_what_replaced_them() {
+        let err = load(Some("[simulation]\nnews_mean_interval_secs = 300\n"), &[], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("simulation.news_mean_interval_secs is no longer a setting"), "{err}");
+        let err = load(Some("[models.stock]\ngarch_alpha = 0.1\n"), &[], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("models.stock.garch_alpha is no longer a setting"), "{err}");
+        assert!(err.to_string().contains("vol_half_life_hours"), "{err}");
+        let err = load(None, &[("FINLEARN_SIMULATION__NEWS_VOLATILITY_BOOST", "3")], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("news.volatility_boost"), "{err}");
+        let s = load(Some("[news]\nshare = 0.2\n[factors]\nsector = 0.3\n"), &[], Overrides::default()).unwrap();
+        assert_eq!((s.news.share, s.factors.sector), (0.2, 0.3));
+        let err = load(Some("[factors]\nglobal = 0.5\nmarket = 0.5\n"), &[], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("factors"), "{err}");
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! FinLearn Market: a self-contained market simulator backend for teaching people to trade.
 //!
-//! A price engine moves every instrument every two to three seconds (geometric Brownian motion,
-//! Merton jumps, GARCH(1,1) volatility), keeps the latest quotes in memory, fans ticks out to
-//! WebSocket clients over a broadcast bus, and writes them in batches to an embedded DuckDB
-//! file from which chart candles are computed.
+//! A price engine moves every instrument every two to three seconds (a factor model of global,
+//! market and sector paths, Merton jumps, news, volatility clustering in market time), keeps
+//! the latest quotes in memory, fans ticks out to WebSocket clients over a broadcast bus, and
+//! writes them in batches to an embedded DuckDB file from which chart candles are computed.
 //!
 //! # Layout
 //! - [`domain`]: instruments, price models, the simulated market, quotes, candles, news. Pure.

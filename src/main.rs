@@ -33,7 +33,10 @@ fn config_file(given: Option<PathBuf>) -> Option<PathBuf> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     finlearn::telemetry::init(args.log_format);
     let overrides = Overrides { listen: args.listen, data: args.data, seed: args.seed };
-    let settings = Settings::load(config_file(args.config).as_deref(), std::env::vars(), &overrides)?;
+    let mut settings = Settings::load(config_file(args.config).as_deref(), std::env::vars(), &overrides)?;
+    if args.scenario.is_some() {
+        settings.simulation.scenario = args.scenario;
+    }
     actix_web::rt::System::new().block_on(async move {
         let signals = ShutdownSignals::install()?;
         let app = Application::build(settings, Arc::new(SystemClock)).await?;

@@ -47,6 +47,7 @@ pub fn seed_history(
                 market.advance_until(chunk_end, |event| match event {
                     MarketEvent::Tick(t) => ticks.push(t),
                     MarketEvent::News(n, _) => news.push(n),
+                    MarketEvent::Status { .. } => {}
                 });
                 if sender.send((ticks, news, chunk_end)).is_err() {
                     return; // the writer failed and hung up

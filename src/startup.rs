@@ -4,6 +4,7 @@
 use crate::auth::{Identity, JWKS_REFRESH};
 use crate::config::Settings;
 use crate::domain::instrument::Universe;
+use crate::domain::lesson::Lesson;
 use crate::domain::market::{Market, Start};
 use crate::domain::quote::{DayQuote, StoredDay};
 use crate::domain::time::{Clock, MICROS_PER_DAY, Timestamp};
@@ -13,6 +14,7 @@ use crate::ledger::LedgerWriter;
 use crate::live::buffer::WriteBuffer;
 use crate::live::bus::Bus;
 use crate::live::charts::ChartWindows;
+use crate::live::director::Director;
 use crate::live::engine::Engine;
 use crate::live::quotes::QuoteBoard;
 use crate::live::writer::Writer;
@@ -52,7 +54,17 @@ impl Application {
             Arc::new(Store::open(&settings.storage.path, &settings.storage.memory_limit, settings.storage.threads)?);
         store.save_instruments(universe.list())?;
 
-        let market = start_market(&settings, &universe, &store, clock.as_ref())?;
+        let mut market = start_market(&settings, &universe, &store, clock.as_ref())?;
+        if let Some(path) = &settings.simulation.scenario {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read lesson {}", path.display()))?;
+            let lesson =
+                Lesson::parse(&text, universe.list()).map_err(|e| anyhow::anyhow!("lesson {}: {e}", path.display()))?;
+            tracing::info!(name = %lesson.name, events = lesson.events.len(), "lesson loaded");
+            for (at, command) in lesson.commands(clock.now()) {
+                market.schedule(at, command);
+            }
+        }
         let stored = store.stored_days(clock.now())?;
         let quotes: Vec<DayQuote> = universe
             .list()
@@ -71,6 +83,7 @@ impl Application {
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
         let health = Arc::new(Health::default());
+        let director = Arc::new(Director::default());
 
         let writer = Arc::new(Writer {
             store: store.clone(),
@@ -93,6 +106,7 @@ impl Application {
             writer: writer.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
+            director: director.clone(),
         };
         let engine = tokio::spawn(engine.run(shutdown.child_token()));
         let writer = tokio::spawn(writer.run(shutdown.child_token()));
@@ -109,7 +123,7 @@ impl Application {
         }
         .start()?;
         let state = AppState {
-            market: Arc::new(MarketData::new(universe, board, charts, store.clone(), buffer, clock)),
+            market: Arc::new(MarketData::new(universe, board, charts, store.clone(), buffer, clock.clone())),
             trading: Arc::new(trading),
             bus,
             stream: settings.stream.clone(),
@@ -119,6 +133,8 @@ impl Application {
             store: store.clone(),
             identity: identity.clone(),
             admin_token: Some(settings.admin.token.as_str()).filter(|t| !t.is_empty()).map(Arc::from),
+            director,
+            clock: clock.clone(),
         };
         if identity.refreshes() {
             tokio::spawn(refresh_keys(identity, shutdown.child_token()));

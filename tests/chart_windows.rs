@@ -82,6 +82,7 @@ fn rig(settings: &Settings, now: Timestamp) -> Rig {
         writer: writer.clone(),
         clock: clock.clone(),
         metrics,
+        director: Default::default(),
     };
     let market = MarketData::new(universe.clone(), board, charts, store, buffer, clock.clone());
     Rig { universe, clock, engine, writer, market }

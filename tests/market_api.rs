@@ -210,8 +210,9 @@ async fn news_is_newest_first_and_filters_by_symbol() {
     let s = server();
     let news = s.get_ok("/api/v1/market/news?limit=50").await;
     let news = news.as_array().unwrap();
-    // Five days at one event per five minutes on average.
-    assert_eq!(news.len(), 50);
+    // Five days at realistic rates: a company a few times a month, a sector a few times a
+    // month, macro news a few times a week (about 30 events).
+    assert!(news.len() >= 15 && news.len() <= 50, "{} events", news.len());
     let mut previous = None;
     for n in news {
         assert!(n["id"].is_i64());
@@ -227,7 +228,7 @@ async fn news_is_newest_first_and_filters_by_symbol() {
         previous = Some(t);
     }
     assert_eq!(s.get_ok("/api/v1/market/news").await.as_array().unwrap().len(), 10);
-    assert_eq!(s.get_ok("/api/v1/market/news?limit=500").await.as_array().unwrap().len(), 50);
+    assert_eq!(s.get_ok("/api/v1/market/news?limit=500").await.as_array().unwrap().len(), news.len());
     let btc = s.get_ok("/api/v1/market/news?symbol=BTC&limit=50").await;
     assert!(!btc.as_array().unwrap().is_empty());
     for n in btc.as_array().unwrap() {

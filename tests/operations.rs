@@ -82,6 +82,17 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/api/v1/admin/status"),
     ("get", "/api/v1/session/config"),
+    ("get", "/api/v1/market/status"),
+    ("post", "/api/v1/admin/news"),
+    ("post", "/api/v1/admin/market/pause"),
+    ("post", "/api/v1/admin/market/resume"),
+    ("put", "/api/v1/admin/market/speed"),
+    ("get", "/api/v1/admin/regimes"),
+    ("post", "/api/v1/admin/regimes"),
+    ("put", "/api/v1/admin/regimes/{id}"),
+    ("delete", "/api/v1/admin/regimes/{id}"),
+    ("post", "/api/v1/admin/scenario"),
+    ("get", "/api/v1/admin/audit"),
 ];
 
 #[actix_web::test]

@@ -4,10 +4,16 @@
 
 pub mod candle;
 pub mod chart_window;
+pub mod directing;
+pub mod director;
+pub mod factors;
 pub mod instrument;
 pub mod ledger;
+pub mod lesson;
 pub mod market;
 pub mod model;
 pub mod news;
+pub mod pace;
 pub mod quote;
+pub mod regime;
 pub mod time;

@@ -1,24 +1,24 @@
-//! The price model of one instrument: geometric Brownian motion with Merton jumps and GARCH(1,1)
-//! volatility clustering.
+//! The price dynamics of one instrument: factor exposure plus its own noise, with a
+//! stochastic variance in calendar time (GARCH's diffusion limit), Merton jumps and news.
 //!
-//! Per step of `dt` years the log price moves by
-//!
-//! ```text
-//! r = (mu - lambda*k - h/2) dt  +  sqrt(h dt) z  +  sum of N jumps J_i  +  news shock
-//! N ~ Poisson(lambda dt),  J_i ~ Normal(jump_mean, jump_std),  k = E[e^J - 1]
-//! ```
-//!
-//! where `h` is the annualised variance of the diffusion, updated after each step by
+//! Per step of `dt` years (market time) the log price moves by
 //!
 //! ```text
-//! h' = omega + alpha * (e^2 / dt) + beta * h,   e = sqrt(h dt) z
+//! r = (mu - lambda*k - v D/2) dt  +  sqrt(v) (sum_f beta_f dW_f + sqrt(idio dt) z)  +  jumps  +  news
 //! ```
 //!
-//! Subtracting `lambda*k` compensates the drift for the jumps, so the expected growth is `mu`.
-//! The instrument's `annual_volatility` is the *total* volatility a student measures: the
-//! jumps contribute `lambda * E[J^2]` of variance and the GARCH long-run level `omega / (1 -
-//! alpha - beta)` is set to the rest, so the realised volatility matches the target.
+//! where `dW_f` are the increments of the shared factor paths ([`super::factors`]), `D` is the
+//! diffusion variance `sum beta_f^2 + idio`, and `v = e^x` a variance multiplier with mean 1.
+//! `x` reverts to its mean with the configured half-life (hours, in market time) and is driven
+//! by the instrument's own squared shocks, `(z_tot^2 - 1) / sqrt 2`, as GARCH(1,1) is: large
+//! moves raise the variance that follows. Summed over the thousands of ticks of an hour these
+//! shocks act as a Brownian motion, so clustering lasts hours whatever the tick rate.
+//!
+//! The instrument's `annual_volatility` is the total a student measures: jumps and news take
+//! their configured shares of its variance and the diffusion the rest (see
+//! [`super::factors::Budget`]).
 
+use super::factors::Budget;
 use rand::Rng;
 use rand_distr::{Distribution, Normal, Poisson, StandardNormal};
 use serde::{Deserialize, Serialize};
@@ -29,24 +29,24 @@ pub const TICKS_PER_UNIT: f64 = 100.0;
 /// The smallest price step: every published price is a multiple of it.
 pub const TICK_SIZE: f64 = 1.0 / TICKS_PER_UNIT;
 
-/// The diffusion keeps at least this share of the target variance, however jumpy the
-/// configuration, so a price never moves by jumps alone.
-const MIN_DIFFUSION_SHARE: f64 = 0.25;
+/// Hours in a year of market time (the markets trade around the clock).
+const HOURS_PER_YEAR: f64 = 365.0 * 24.0;
 
-/// Jump and GARCH settings, chosen per instrument type and overridable in the configuration.
+/// Jump and volatility settings, chosen per instrument type and overridable in the
+/// configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelParams {
     /// Expected jumps per year (Poisson intensity lambda).
     pub jump_intensity: f64,
-    /// Mean of the log jump size.
-    pub jump_mean: f64,
-    /// Standard deviation of the log jump size.
-    pub jump_std: f64,
-    /// GARCH reaction to the last shock.
-    pub garch_alpha: f64,
-    /// GARCH persistence of the last variance.
-    pub garch_beta: f64,
+    /// Share of the instrument's variance carried by jumps.
+    pub jump_share: f64,
+    /// Mean of a log jump over its root mean square, in [-1, 1]: negative jumps are crashes.
+    pub jump_bias: f64,
+    /// Half-life of a volatility shock, in hours of market time.
+    pub vol_half_life_hours: f64,
+    /// Standard deviation of the log variance around its mean (0: constant volatility).
+    pub vol_dispersion: f64,
 }
 
 impl ModelParams {
@@ -54,23 +54,36 @@ impl ModelParams {
         if !(self.jump_intensity >= 0.0 && self.jump_intensity <= 10_000.0) {
             return Err("jump_intensity must be in [0, 10000] per year".into());
         }
-        if !(self.jump_std >= 0.0 && self.jump_std < 1.0 && self.jump_mean.abs() < 1.0) {
-            return Err("jump_mean and jump_std must be below 1 in size".into());
+        if !(0.0..=0.5).contains(&self.jump_share) {
+            return Err("jump_share must be in [0, 0.5]".into());
         }
-        if !(self.garch_alpha >= 0.0 && self.garch_beta >= 0.0 && self.garch_alpha + self.garch_beta < 1.0) {
-            return Err("garch_alpha and garch_beta must be non-negative with a sum below 1".into());
+        if !(-1.0..=1.0).contains(&self.jump_bias) {
+            return Err("jump_bias must be in [-1, 1]".into());
+        }
+        if !(self.vol_half_life_hours >= 0.01 && self.vol_half_life_hours <= 24.0 * 365.0) {
+            return Err("vol_half_life_hours must be in [0.01, 8760]".into());
+        }
+        if !(0.0..=2.0).contains(&self.vol_dispersion) {
+            return Err("vol_dispersion must be in [0, 2]".into());
         }
         Ok(())
     }
 
-    /// E[J^2]: the variance one jump adds, per jump.
-    fn jump_second_moment(&self) -> f64 {
-        self.jump_mean * self.jump_mean + self.jump_std * self.jump_std
+    /// A stock's defaults, for tests.
+    #[cfg(test)]
+    pub(crate) fn example() -> Self {
+        ModelParams {
+            jump_intensity: 4.0,
+            jump_share: 0.1,
+            jump_bias: -0.3,
+            vol_half_life_hours: 3.0,
+            vol_dispersion: 0.9,
+        }
     }
 
-    /// k = E[e^J - 1], the expected relative size of one jump.
-    fn jump_compensator(&self) -> f64 {
-        (self.jump_mean + 0.5 * self.jump_std * self.jump_std).exp() - 1.0
+    /// Mean reversion rate of the log variance, per year.
+    pub fn kappa(&self) -> f64 {
+        std::f64::consts::LN_2 / (self.vol_half_life_hours / HOURS_PER_YEAR)
     }
 }
 
@@ -83,8 +96,21 @@ pub struct Step {
     pub log_return: f64,
     /// How many jumps arrived in this step.
     pub jumps: u32,
-    /// The standard normal draw of the diffusion, for volume modelling.
+    /// The standard normal draw of the instrument's own noise, for volume modelling.
     pub shock: f64,
+}
+
+/// Moves that come from outside the instrument in one step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Outside {
+    /// `sum beta_f dW_f`: the factor move, scaled by the instrument's variance multiplier.
+    pub factors: f64,
+    /// A log move taken as it is (an index's share of its constituents' moves, a regime).
+    pub direct: f64,
+    /// A log jump (news), applied through the jump component.
+    pub jump: f64,
+    /// Multiplier of the variance this step (a regime's nervousness); 1 is none.
+    pub variance_factor: f64,
 }
 
 /// The evolving state of one instrument's price.
@@ -92,27 +118,37 @@ pub struct Step {
 pub struct PriceModel {
     params: ModelParams,
     drift: f64,
-    /// GARCH long-run annualised variance of the diffusion.
-    long_run_variance: f64,
-    /// Current annualised variance of the diffusion.
-    variance: f64,
+    /// Variance of the diffusion, per year, before the multiplier: factors plus own noise.
+    diffusion_variance: f64,
+    idio_variance: f64,
+    /// log of the variance multiplier, and its long-run mean (E[e^x] = 1).
+    log_multiplier: f64,
+    mean_log_multiplier: f64,
     log_price: f64,
     jump_size: Normal<f64>,
+    /// E[e^J - 1], the expected relative size of one jump.
+    jump_compensator: f64,
 }
 
 impl PriceModel {
-    /// A model at `price` whose variance starts at its long-run level.
-    pub fn new(price: f64, annual_volatility: f64, annual_drift: f64, params: ModelParams) -> Self {
-        let target = annual_volatility * annual_volatility;
-        let jump_variance = params.jump_intensity * params.jump_second_moment();
-        let long_run_variance = (target - jump_variance).max(MIN_DIFFUSION_SHARE * target);
+    /// A model at `price` whose variance multiplier starts at `start_multiplier` (log), drawn
+    /// by the caller from its stationary distribution.
+    pub fn new(price: f64, annual_drift: f64, budget: &Budget, params: ModelParams, start_log: f64) -> Self {
+        let jump_variance = budget.jump_variance;
+        let per_jump = if params.jump_intensity > 0.0 { jump_variance / params.jump_intensity } else { 0.0 };
+        let mean = params.jump_bias * per_jump.sqrt();
+        let std = (per_jump - mean * mean).max(0.0).sqrt();
+        let s2 = params.vol_dispersion * params.vol_dispersion;
         PriceModel {
             params,
             drift: annual_drift,
-            long_run_variance,
-            variance: long_run_variance,
+            diffusion_variance: budget.factor_variance() + budget.idio_variance,
+            idio_variance: budget.idio_variance,
+            log_multiplier: -s2 / 2.0 + params.vol_dispersion * start_log,
+            mean_log_multiplier: -s2 / 2.0,
             log_price: price.max(TICK_SIZE).ln(),
-            jump_size: Normal::new(params.jump_mean, params.jump_std).expect("validated jump_std"),
+            jump_size: Normal::new(mean, std).expect("finite jump size"),
+            jump_compensator: (mean + 0.5 * std * std).exp() - 1.0,
         }
     }
 
@@ -120,24 +156,23 @@ impl PriceModel {
         round_to_tick(self.log_price.exp())
     }
 
-    /// Current annualised volatility of the diffusion.
-    pub fn volatility(&self) -> f64 {
-        self.variance.sqrt()
+    pub fn log_price(&self) -> f64 {
+        self.log_price
     }
 
-    pub fn long_run_volatility(&self) -> f64 {
-        self.long_run_variance.sqrt()
+    /// The current variance multiplier of the diffusion (1 on average).
+    pub fn multiplier(&self) -> f64 {
+        self.log_multiplier.exp()
     }
 
-    /// Raises the current variance by `factor` (news makes markets nervous); GARCH then lets
-    /// it decay back to the long-run level.
+    /// Raises the variance by `factor` (news makes markets nervous); it then decays back with
+    /// the half-life.
     pub fn excite_volatility(&mut self, factor: f64) {
-        self.variance *= factor.max(1.0);
+        self.log_multiplier += factor.max(1.0).ln();
     }
 
-    /// Advances the price by `dt` years. `extra_jump` is an external log-price shock (news)
-    /// applied through the jump component.
-    pub fn step<R: Rng + ?Sized>(&mut self, dt: f64, extra_jump: f64, rng: &mut R) -> Step {
+    /// Advances the price by `dt` years of market time.
+    pub fn step<R: Rng + ?Sized>(&mut self, dt: f64, outside: Outside, rng: &mut R) -> Step {
         let dt = dt.max(0.0);
         let z: f64 = StandardNormal.sample(rng);
         let p = &self.params;
@@ -145,15 +180,20 @@ impl PriceModel {
         let jumps =
             if lambda_dt > 0.0 { Poisson::new(lambda_dt).map(|d| d.sample(rng) as u32).unwrap_or(0) } else { 0 };
         let jump_total: f64 = (0..jumps).map(|_| self.jump_size.sample(rng)).sum();
-        let diffusion = (self.variance * dt).sqrt() * z;
-        let drift = (self.drift - p.jump_intensity * p.jump_compensator() - 0.5 * self.variance) * dt;
-        let log_return = drift + diffusion + jump_total + extra_jump;
+        let own = outside.factors + (self.idio_variance * dt).sqrt() * z;
+        let v = self.multiplier() * outside.variance_factor.max(0.0);
+        let drift = (self.drift - p.jump_intensity * self.jump_compensator - 0.5 * v * self.diffusion_variance) * dt;
+        let log_return = drift + v.sqrt() * own + jump_total + outside.jump + outside.direct;
 
         // Keep the price at or above one tick: a floor, not a reflection.
         self.log_price = (self.log_price + log_return).max(TICK_SIZE.ln());
-        if dt > 0.0 {
-            let omega = self.long_run_variance * (1.0 - p.garch_alpha - p.garch_beta);
-            self.variance = omega + p.garch_alpha * diffusion * diffusion / dt + p.garch_beta * self.variance;
+        if dt > 0.0 && self.diffusion_variance > 0.0 {
+            let total_shock = own / (self.diffusion_variance * dt).sqrt();
+            let decay = (-p.kappa() * dt).exp();
+            let kick = p.vol_dispersion * (2.0 * p.kappa() * dt).sqrt() * (total_shock * total_shock - 1.0)
+                / std::f64::consts::SQRT_2;
+            self.log_multiplier =
+                self.mean_log_multiplier + (self.log_multiplier - self.mean_log_multiplier) * decay + kick;
         }
         Step { price: self.price(), log_return, jumps, shock: z }
     }
@@ -171,6 +211,7 @@ pub fn round_to_tick(price: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::factors::Budget;
     use rand::SeedableRng;
 
     #[test]
@@ -186,15 +227,27 @@ mod tests {
     const HOUR: f64 = 1.0 / (365.0 * 24.0);
 
     fn stock() -> ModelParams {
-        ModelParams { jump_intensity: 4.0, jump_mean: -0.01, jump_std: 0.03, garch_alpha: 0.06, garch_beta: 0.92 }
+        ModelParams::example()
+    }
+
+    /// A budget with no factors: own noise and jumps only.
+    fn alone(volatility: f64, params: &ModelParams) -> Budget {
+        let variance = volatility * volatility;
+        Budget {
+            loadings: Vec::new(),
+            idio_variance: (1.0 - params.jump_share) * variance,
+            jump_variance: params.jump_share * variance,
+            news_variance: 0.0,
+        }
     }
 
     fn run(model: &mut PriceModel, steps: usize, dt: f64, seed: u64) -> (Vec<f64>, u32) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut jumps = 0;
+        let outside = Outside { variance_factor: 1.0, ..Outside::default() };
         let returns = (0..steps)
             .map(|_| {
-                let step = model.step(dt, 0.0, &mut rng);
+                let step = model.step(dt, outside, &mut rng);
                 jumps += step.jumps;
                 step.log_return
             })
@@ -219,13 +272,14 @@ mod tests {
 
     #[test]
     fn realised_volatility_is_within_ten_percent_of_the_target() {
-        for (target, params) in
-            [(0.15, stock()), (0.95, ModelParams { jump_intensity: 12.0, jump_std: 0.05, ..stock() })]
-        {
-            let mut model = PriceModel::new(100.0, target, 0.08, params);
-            // Forty years of hourly steps: enough jumps that their variance share is measured too.
-            let (returns, _) = run(&mut model, 350_400, HOUR, 7);
-            let realised = annualised_volatility(&returns, HOUR);
+        for (target, params) in [(0.15, stock()), (0.95, ModelParams { jump_intensity: 12.0, ..stock() })] {
+            let mut model = PriceModel::new(100.0, 0.08, &alone(target, &params), params, 0.0);
+            // Twenty years of five-minute steps: enough jumps that their variance share is
+            // measured too. (Much coarser steps overstate the variance: the multiplier's shocks
+            // are meant to be small, as they are between two ticks.)
+            let dt = HOUR / 12.0;
+            let (returns, _) = run(&mut model, 20 * 365 * 24 * 12, dt, 7);
+            let realised = annualised_volatility(&returns, dt);
             assert!((realised / target - 1.0).abs() < 0.10, "target {target}, realised {realised}");
         }
     }
@@ -233,7 +287,7 @@ mod tests {
     #[test]
     fn jump_count_matches_the_poisson_intensity() {
         let params = ModelParams { jump_intensity: 50.0, ..stock() };
-        let mut model = PriceModel::new(100.0, 0.3, 0.0, params);
+        let mut model = PriceModel::new(100.0, 0.0, &alone(0.3, &params), params, 0.0);
         let years = 20.0;
         let (_, jumps) = run(&mut model, (years / HOUR) as usize, HOUR, 11);
         let expected = 50.0 * years;
@@ -242,27 +296,38 @@ mod tests {
     }
 
     #[test]
-    fn garch_makes_squared_returns_autocorrelated_and_plain_gbm_does_not() {
-        let no_jumps = ModelParams { jump_intensity: 0.0, ..stock() };
-        let mut clustered =
-            PriceModel::new(100.0, 0.2, 0.0, ModelParams { garch_alpha: 0.1, garch_beta: 0.85, ..no_jumps });
-        let (returns, _) = run(&mut clustered, 200_000, HOUR, 3);
-        let squares: Vec<f64> = returns.iter().map(|r| r * r).collect();
-        let with_garch = lag_one_autocorrelation(&squares);
+    fn volatility_clusters_over_hours_of_small_ticks_and_not_without_dispersion() {
+        // Ticks of 2.5 seconds, absolute returns summed per hour: clustering must survive the
+        // aggregation, which a per-tick GARCH does not.
+        let per_hour = 1_440;
+        let dt = HOUR / per_hour as f64;
+        let hourly_abs = |dispersion: f64| {
+            let params = ModelParams { jump_intensity: 0.0, vol_dispersion: dispersion, ..stock() };
+            let mut model = PriceModel::new(100.0, 0.0, &alone(0.2, &params), params, 0.0);
+            let (returns, _) = run(&mut model, per_hour * 2_000, dt, 3);
+            returns.chunks(per_hour).map(|c| c.iter().sum::<f64>().abs()).collect::<Vec<f64>>()
+        };
+        let clustered = lag_one_autocorrelation(&hourly_abs(0.9));
+        let plain = lag_one_autocorrelation(&hourly_abs(0.0));
+        assert!(clustered > 0.1, "autocorrelation of hourly absolute returns {clustered}");
+        assert!(plain.abs() < 0.06, "without dispersion {plain}");
+    }
 
-        let mut plain = PriceModel::new(100.0, 0.2, 0.0, ModelParams { garch_alpha: 0.0, garch_beta: 0.0, ..no_jumps });
-        let (returns, _) = run(&mut plain, 200_000, HOUR, 3);
-        let squares: Vec<f64> = returns.iter().map(|r| r * r).collect();
-        let without = lag_one_autocorrelation(&squares);
-
-        assert!(with_garch > 0.05, "autocorrelation with GARCH {with_garch}");
-        assert!(without.abs() < 0.02, "autocorrelation without GARCH {without}");
+    #[test]
+    fn news_excitement_decays_with_the_half_life() {
+        let params = ModelParams { vol_dispersion: 0.0, ..stock() };
+        let mut model = PriceModel::new(100.0, 0.0, &alone(0.2, &params), params, 0.0);
+        model.excite_volatility(4.0);
+        assert!((model.multiplier() - 4.0).abs() < 1e-9);
+        run(&mut model, 3 * 60, HOUR / 60.0, 1);
+        // Three hours is one half-life of the log multiplier: 4 becomes 2.
+        assert!((model.multiplier() - 2.0).abs() < 0.01, "{}", model.multiplier());
     }
 
     #[test]
     fn identical_seeds_give_identical_paths_and_different_seeds_do_not() {
         let path = |seed| {
-            let mut model = PriceModel::new(192.5, 0.15, 0.08, stock());
+            let mut model = PriceModel::new(192.5, 0.08, &alone(0.15, &stock()), stock(), 0.0);
             run(&mut model, 1_000, HOUR, seed).0
         };
         assert_eq!(path(42), path(42));
@@ -271,11 +336,12 @@ mod tests {
 
     #[test]
     fn prices_stay_positive_and_on_the_tick_grid() {
-        let params = ModelParams { jump_intensity: 500.0, jump_mean: -0.5, jump_std: 0.3, ..stock() };
-        let mut model = PriceModel::new(0.05, 2.0, -1.0, params);
+        let params = ModelParams { jump_intensity: 500.0, jump_share: 0.5, jump_bias: -0.9, ..stock() };
+        let mut model = PriceModel::new(0.05, -1.0, &alone(2.0, &params), params, 0.0);
         let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let outside = Outside { direct: -0.3, variance_factor: 1.0, ..Outside::default() };
         for _ in 0..10_000 {
-            let price = model.step(HOUR * 24.0, 0.0, &mut rng).price;
+            let price = model.step(HOUR * 24.0, outside, &mut rng).price;
             assert!(price >= TICK_SIZE);
             assert_eq!(price.to_string().parse::<f64>().unwrap(), price);
             assert!(price.to_string().split('.').nth(1).is_none_or(|cents| cents.len() <= 2), "{price}");
@@ -286,8 +352,8 @@ mod tests {
     fn drift_compensation_keeps_the_expected_growth_at_mu() {
         // Mean of e^r over many steps approaches e^(mu dt) when the jumps are compensated.
         let params =
-            ModelParams { jump_intensity: 20.0, jump_mean: -0.05, jump_std: 0.05, garch_alpha: 0.0, garch_beta: 0.0 };
-        let mut model = PriceModel::new(100.0, 0.3, 0.1, params);
+            ModelParams { jump_intensity: 20.0, jump_share: 0.4, jump_bias: -0.7, vol_dispersion: 0.0, ..stock() };
+        let mut model = PriceModel::new(100.0, 0.1, &alone(0.3, &params), params, 0.0);
         let dt = HOUR * 24.0;
         let (returns, _) = run(&mut model, 400_000, dt, 9);
         let mean_growth = returns.iter().map(|r| r.exp()).sum::<f64>() / returns.len() as f64;

@@ -9,7 +9,12 @@ use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope("/api/v1/admin").wrap(from_fn(guard)).route("/status", web::get().to(status)));
+    cfg.service(
+        web::scope("/api/v1/admin")
+            .wrap(from_fn(guard))
+            .route("/status", web::get().to(status))
+            .configure(super::director::admin_routes),
+    );
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

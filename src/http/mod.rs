@@ -2,6 +2,7 @@
 //! and validate input, call a service, and map the answer; errors become `{"detail": ...}`.
 
 mod admin;
+mod director;
 mod error;
 mod health;
 mod market;
@@ -19,9 +20,11 @@ pub use openapi::ApiDoc;
 
 use crate::auth::Identity;
 use crate::config::StreamSettings;
+use crate::domain::time::Clock;
 use crate::health::Health;
 use crate::ledger::Trading;
 use crate::live::bus::Bus;
+use crate::live::director::Director;
 use crate::market_data::MarketData;
 use crate::metrics::Metrics;
 use crate::storage::Store;
@@ -44,6 +47,9 @@ pub struct AppState {
     pub identity: Arc<Identity>,
     /// The bearer token of `/api/v1/admin/`; `None` turns those routes off.
     pub admin_token: Option<Arc<str>>,
+    /// The director's mailbox to the engine: pause, speed, news, regimes.
+    pub director: Arc<Director>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Any other path: the JSON error shape, like every other error.
@@ -69,6 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::path_config())
         .app_data(error::json_config())
         .configure(health::configure)
+        // Before the market scope, which would answer 404 for a path it does not know.
+        .configure(director::configure)
         .configure(market::configure)
         .configure(metrics::configure)
         .configure(orders::configure)

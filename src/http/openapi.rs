@@ -4,7 +4,7 @@
 //! it cannot drift from the routes. The documentation page's assets (Swagger UI) are compiled
 //! into the binary: it works on a laptop with no internet.
 
-use super::{admin, health, market, metrics, orders, portfolio, session, stream};
+use super::{admin, director, health, market, metrics, orders, portfolio, session, stream};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -33,6 +33,17 @@ use utoipa_swagger_ui::SwaggerUi;
         metrics::metrics,
         admin::status,
         session::config,
+        director::status,
+        director::news,
+        director::pause,
+        director::resume,
+        director::speed,
+        director::regimes,
+        director::add_regime,
+        director::replace_regime,
+        director::cancel_regime,
+        director::scenario,
+        director::audit,
     ),
     modifiers(&BearerAuth),
     tags(

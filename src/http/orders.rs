@@ -39,7 +39,7 @@ pub struct PlacedView {
 #[utoipa::path(post, path = "/api/v1/orders/place", tag = "trading", request_body = PlaceOrderBody,
     responses(
         (status = 200, description = "Filled at the server's latest price and committed", body = PlacedView),
-        (status = 400, description = "Refused: funds, holdings, symbol, side, quantity or market", body = ErrorBody),
+        (status = 400, description = "Refused: funds, holdings, symbol, side, quantity, market, or the market is paused", body = ErrorBody),
         (status = 401, description = "Missing or invalid token (verified identity modes)", body = ErrorBody),
         (status = 403, description = "The token belongs to another user", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
@@ -54,6 +54,9 @@ pub(super) async fn place(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     authorize(&req, &state, &body.firebase_uid)?;
+    if state.director.status().paused() {
+        return Err(ApiError::BadRequest("market paused: orders are refused until the teacher resumes it".into()));
+    }
     let request = OrderRequest {
         firebase_uid: body.firebase_uid,
         symbol: body.symbol,

@@ -98,7 +98,7 @@ enum Subscription {
 impl Subscription {
     fn wants(&self, topic: &Topic) -> bool {
         match (self, topic) {
-            (Subscription::All, _) => true,
+            (Subscription::All, _) | (_, Topic::System) => true,
             (Subscription::Only(set), Topic::Tick(i)) => set.contains(i),
             (Subscription::Only(set), Topic::News(affected)) => affected.iter().any(|i| set.contains(i)),
         }

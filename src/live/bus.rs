@@ -15,6 +15,8 @@ use tokio::sync::broadcast;
 pub enum Topic {
     Tick(usize),
     News(Arc<[usize]>),
+    /// About the whole market (paused, resumed, speed): every client gets it.
+    System,
 }
 
 #[derive(Debug, Clone)]

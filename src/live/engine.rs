@@ -13,8 +13,10 @@
 use super::buffer::WriteBuffer;
 use super::bus::{Bus, Topic};
 use super::charts::ChartWindows;
+use super::director::Director;
 use super::quotes::QuoteBoard;
 use super::writer::Writer;
+use crate::domain::director::MarketStatus;
 use crate::domain::market::{Market, MarketEvent};
 use crate::domain::quote::DayQuote;
 use crate::domain::time::{Clock, MICROS_PER_MINUTE, MICROS_PER_SECOND, Timestamp};
@@ -42,11 +44,13 @@ pub struct Engine {
     pub writer: Arc<Writer>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    pub director: Arc<Director>,
 }
 
 impl Engine {
     pub async fn run(mut self, shutdown: CancellationToken) {
         loop {
+            self.direct();
             let now = self.clock.now();
             if self.market.next_due().is_some_and(|due| now.0 - due.0 > CATCH_UP_AFTER_MICROS) {
                 let caught_up = tokio::task::spawn_blocking(move || {
@@ -62,6 +66,7 @@ impl Engine {
                 }
             }
             self.advance();
+            self.report();
             let now = self.clock.now();
             let wait = self
                 .market
@@ -72,6 +77,7 @@ impl Engine {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => break,
+                _ = self.director.woken() => {}
             }
         }
         tracing::debug!("engine stopped");
@@ -128,6 +134,34 @@ impl Engine {
                 buffer.push_news(news);
                 metrics.news_generated.inc();
             }
+            MarketEvent::Status { paused, speed } => {
+                let message =
+                    if paused { "Market paused".to_string() } else { format!("Market open at speed {speed}") };
+                let frame = serde_json::json!({
+                    "type": "system",
+                    "event": "market_status",
+                    "state": MarketStatus::new(paused, speed).state,
+                    "speed": speed,
+                    "message": message,
+                });
+                tracing::info!(paused, speed, "market status");
+                bus.publish(Topic::System, frame.to_string().into_bytes());
+            }
         });
+    }
+
+    /// Queues the director's new commands to take effect now.
+    pub fn direct(&mut self) {
+        let now = self.clock.now();
+        for (at, command) in self.director.take() {
+            self.market.schedule(at.unwrap_or(now), command);
+        }
+    }
+
+    /// Tells the director's routes the market's status and regimes.
+    fn report(&mut self) {
+        let pace = self.market.pace();
+        let regimes = self.market.regimes(self.clock.now());
+        self.director.report(MarketStatus::new(pace.paused(), pace.speed()), regimes);
     }
 }

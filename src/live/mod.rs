@@ -4,6 +4,7 @@
 pub mod buffer;
 pub mod bus;
 pub mod charts;
+pub mod director;
 pub mod engine;
 pub mod quotes;
 pub mod writer;

@@ -9,6 +9,7 @@
 //! borrows a reader; if an empty pool made the reader clone a connection from the writer's, the
 //! two would wait on each other for good. New readers are cloned from a connection of their own.
 
+mod audit;
 mod history;
 pub mod ledger;
 mod schema;
@@ -123,6 +124,7 @@ impl Store {
         conn.execute_batch(&format!("SET memory_limit = '{memory_limit}'; SET threads = {threads};"))
             .map_err(|e| StorageError::Open { path: path.into(), detail: e.to_string() })?;
         conn.execute_batch(schema::CREATE).map_err(|e| classify_open_error(path, e))?;
+        conn.execute_batch(audit::CREATE)?;
         for rollup in Rollup::ALL {
             conn.execute_batch(&schema::create_rollup(schema::rollup_table(rollup)))?;
         }
