@@ -11,7 +11,6 @@ use finlearn::domain::instrument::Universe;
 use finlearn::domain::market::{Market, Start};
 use finlearn::domain::quote::DayQuote;
 use finlearn::domain::time::{Clock, MICROS_PER_DAY, MICROS_PER_SECOND, ManualClock, Timestamp};
-use finlearn::health::Health;
 use finlearn::live::buffer::WriteBuffer;
 use finlearn::live::bus::Bus;
 use finlearn::live::charts::ChartWindows;
@@ -23,7 +22,7 @@ use finlearn::metrics::Metrics;
 use finlearn::seed::seed_history;
 use finlearn::storage::Store;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const SEED_DAYS: f64 = 3.0;
@@ -70,8 +69,8 @@ fn rig(settings: &Settings, now: Timestamp) -> Rig {
         interval: Duration::from_secs(1),
         retention_micros: 30 * MICROS_PER_DAY,
         metrics: metrics.clone(),
-        health: Arc::new(Health::default()),
-        flushing: Mutex::new(()),
+        health: Arc::default(),
+        flushing: Default::default(),
     });
     let engine = Engine {
         market,
