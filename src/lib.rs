@@ -15,6 +15,7 @@
 //! - [`http`]: routes, one file per resource, and the error type.
 //! - [`auth`]: who may act for a user: open, Firebase ID tokens, or shared-secret tokens.
 //! - [`config`]: layered settings. [`cli`]: the command line.
+//! - [`health`]: readiness, and how a part that cannot recover stops the process.
 //! - [`metrics`]: counters and histograms for `/metrics`. [`telemetry`]: logging.
 //! - [`startup`]: wiring, task spawning and shutdown.
 
@@ -22,6 +23,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod health;
 pub mod http;
 pub mod ledger;
 pub mod live;

@@ -7,6 +7,7 @@ use crate::domain::instrument::Universe;
 use crate::domain::market::{Market, Start};
 use crate::domain::quote::{DayQuote, StoredDay};
 use crate::domain::time::{Clock, MICROS_PER_DAY, Timestamp};
+use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::ledger::LedgerWriter;
 use crate::live::buffer::WriteBuffer;
@@ -27,6 +28,9 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// How long a failed server keeps answering (503 "not ready" on `/health`) before it stops.
+const FAILURE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -34,6 +38,7 @@ pub struct Application {
     engine: JoinHandle<()>,
     writer: JoinHandle<()>,
     store: Arc<Store>,
+    health: Arc<Health>,
 }
 
 impl Application {
@@ -63,26 +68,30 @@ impl Application {
         let buffer = Arc::new(WriteBuffer::default());
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::default());
 
+        let writer = Arc::new(Writer {
+            store: store.clone(),
+            buffer: buffer.clone(),
+            symbols: universe.symbols().into(),
+            clock: clock.clone(),
+            interval: settings.flush_interval(),
+            retention_micros: settings.retention_micros(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            flushing: Default::default(),
+        });
         let engine = Engine {
             market,
             quotes,
             board: board.clone(),
             bus: bus.clone(),
             buffer: buffer.clone(),
+            writer: writer.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
         };
         let engine = tokio::spawn(engine.run(shutdown.child_token()));
-        let writer = Writer {
-            store: store.clone(),
-            buffer: buffer.clone(),
-            symbols: universe.symbols().into(),
-            clock: clock.clone(),
-            interval: settings.flush_interval(),
-            retention_micros: i64::from(settings.storage.retention_days) * MICROS_PER_DAY,
-            metrics: metrics.clone(),
-        };
         let writer = tokio::spawn(writer.run(shutdown.child_token()));
 
         let trading = LedgerWriter {
@@ -91,8 +100,9 @@ impl Application {
             quotes: board.clone(),
             clock: clock.clone(),
             starting_cash: settings.trading.starting_cash.into(),
-            max_quote_age_micros: settings.trading.max_quote_age_secs as i64 * 1_000_000,
+            max_quote_age_micros: settings.max_quote_age_micros(),
             metrics: metrics.clone(),
+            health: health.clone(),
         }
         .start()?;
         let state = AppState {
@@ -102,6 +112,7 @@ impl Application {
             stream: settings.stream.clone(),
             shutdown: shutdown.clone(),
             metrics: metrics.clone(),
+            health: health.clone(),
             store: store.clone(),
             identity: identity.clone(),
             admin_token: Some(settings.admin.token.as_str()).filter(|t| !t.is_empty()).map(Arc::from),
@@ -129,7 +140,7 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
         tracing::info!(%addr, port, "serving");
-        Ok(Application { port, server, shutdown, engine, writer, store })
+        Ok(Application { port, server, shutdown, engine, writer, store, health })
     }
 
     pub fn port(&self) -> u16 {
@@ -141,17 +152,37 @@ impl Application {
         Stopper { server: self.server.handle(), shutdown: self.shutdown.clone() }
     }
 
+    /// The server's readiness; failing it stops the server (see [`crate::health`]).
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
+    }
+
     /// Serves until stopped, then stops the engine, writes what is buffered and closes the
-    /// database.
+    /// database. A part that failed for good stops it too, and the answer is then that failure.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { server, shutdown, engine, writer, store, .. } = self;
+        let Application { server, shutdown, engine, writer, store, health, .. } = self;
+        let stopper = Stopper { server: server.handle(), shutdown: shutdown.clone() };
+        let watchdog = actix_web::rt::spawn({
+            let health = health.clone();
+            async move {
+                health.failed().await;
+                // Probes and clients read "not ready" and the cause for a moment before the
+                // listener closes.
+                tokio::time::sleep(FAILURE_GRACE).await;
+                stopper.stop().await;
+            }
+        });
         server.await.context("HTTP server failed")?;
+        watchdog.abort();
         shutdown.cancel();
         let _ = engine.await;
         let _ = writer.await;
         match Arc::try_unwrap(store) {
             Ok(store) => store.close().context("closing the database")?,
             Err(_) => tracing::warn!("database still in use at shutdown; DuckDB will close it on exit"),
+        }
+        if let Some(cause) = health.failure() {
+            anyhow::bail!("stopped after a failure: {cause}");
         }
         tracing::info!("stopped");
         Ok(())
@@ -274,8 +305,7 @@ fn fresh_day(price: f64, now: Timestamp) -> StoredDay {
         low: price,
         volume: 0,
         previous_close: None,
-        year_high: price,
-        year_low: price,
+        past_year: Vec::new(),
         average_volume: None,
     }
 }

@@ -1,15 +1,14 @@
 //! The read path: candles for charts, the day statistics quotes resume from, and news.
 
+use super::schema::rollup_table;
 use super::{Result, Store, ts_value};
-use crate::domain::candle::{Candle, Rollup, Timeframe};
+use crate::domain::candle::{Candle, Timeframe};
 use crate::domain::news::{NewsEvent, Scope};
-use crate::domain::quote::StoredDay;
+use crate::domain::quote::{DayRange, StoredDay, YEAR_RANGE_DAYS};
 use crate::domain::time::{MICROS_PER_DAY, Timestamp};
 use duckdb::types::Value;
 use std::collections::HashMap;
 
-/// Days of daily candles read to rebuild quotes: the 52-week range needs a year.
-const YEAR_DAYS: i64 = 366;
 /// Complete days averaged for `avgVolume`.
 const AVERAGE_VOLUME_DAYS: usize = 30;
 
@@ -19,14 +18,6 @@ pub struct HistoryWindow {
     pub timeframe: Timeframe,
     pub first: Timestamp,
     pub last: Timestamp,
-}
-
-fn rollup_table(rollup: Rollup) -> &'static str {
-    match rollup {
-        Rollup::Minute => "candle_1m",
-        Rollup::Hour => "candle_1h",
-        Rollup::Day => "candle_1d",
-    }
 }
 
 impl Store {
@@ -60,7 +51,7 @@ impl Store {
 
     /// What each symbol's quote resumes from, read from the daily rollup.
     pub fn stored_days(&self, now: Timestamp) -> Result<HashMap<String, StoredDay>> {
-        let since = Timestamp(now.0 - YEAR_DAYS * MICROS_PER_DAY);
+        let since = Timestamp(now.0 - YEAR_RANGE_DAYS * MICROS_PER_DAY);
         let rows: Vec<(String, Candle, i64)> = self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT symbol, epoch_us(bucket), open, high, low, close, volume, epoch_us(last_ts)
@@ -134,8 +125,10 @@ fn stored_day(days: &[(Candle, i64)]) -> StoredDay {
         low: today.low,
         volume: today.volume,
         previous_close: earlier.last().map(|(c, _)| c.close),
-        year_high: days.iter().map(|(c, _)| c.high).fold(f64::MIN, f64::max),
-        year_low: days.iter().map(|(c, _)| c.low).fold(f64::MAX, f64::min),
+        past_year: earlier
+            .iter()
+            .map(|(c, _)| DayRange { day: c.timestamp.day_number(), high: c.high, low: c.low })
+            .collect(),
         average_volume: (!recent.is_empty()).then(|| recent.iter().sum::<u64>() as f64 / recent.len() as f64),
     }
 }
