@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`domain`]: instruments, price models, the simulated market, quotes, candles, news. Pure.
 //! - [`storage`]: the DuckDB file; all SQL lives here.
-//! - [`live`]: the running market: quote board, bus, write buffer, engine and writer tasks.
+//! - [`live`]: the running market: quote board, chart windows, bus, write buffer, engine and
+//!   writer tasks.
 //! - [`market_data`]: the service behind the market-data routes.
 //! - [`ledger`]: paper trading: the service and its single group-committing writer.
 //! - [`seed`]: generating the first days of history on an empty database.

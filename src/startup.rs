@@ -12,10 +12,11 @@ use crate::http::{self, AppState};
 use crate::ledger::LedgerWriter;
 use crate::live::buffer::WriteBuffer;
 use crate::live::bus::Bus;
+use crate::live::charts::ChartWindows;
 use crate::live::engine::Engine;
 use crate::live::quotes::QuoteBoard;
 use crate::live::writer::Writer;
-use crate::market_data::MarketData;
+use crate::market_data::{MAX_CANDLES, MarketData};
 use crate::metrics::Metrics;
 use crate::seed::seed_history;
 use crate::storage::Store;
@@ -64,6 +65,7 @@ impl Application {
             .collect();
 
         let board = Arc::new(QuoteBoard::new(&quotes));
+        let charts = Arc::new(ChartWindows::load(&store, &universe, MAX_CANDLES as usize, clock.now())?);
         let bus = Bus::new(settings.stream.channel_capacity);
         let buffer = Arc::new(WriteBuffer::default());
         let shutdown = CancellationToken::new();
@@ -85,6 +87,7 @@ impl Application {
             market,
             quotes,
             board: board.clone(),
+            charts: charts.clone(),
             bus: bus.clone(),
             buffer: buffer.clone(),
             writer: writer.clone(),
@@ -106,7 +109,7 @@ impl Application {
         }
         .start()?;
         let state = AppState {
-            market: Arc::new(MarketData::new(universe, board, store.clone(), buffer, clock)),
+            market: Arc::new(MarketData::new(universe, board, charts, store.clone(), buffer, clock)),
             trading: Arc::new(trading),
             bus,
             stream: settings.stream.clone(),

@@ -1,5 +1,5 @@
 //! The engine loop: advances the market to "now" whenever the next tick falls due, and fans
-//! each event out to the quote board, the bus and the write buffer.
+//! each event out to the quote board, the chart windows, the bus and the write buffer.
 //!
 //! Everything here is synchronous except the sleep between events; the market itself is the
 //! pure domain model, so the loop only routes its output.
@@ -12,6 +12,7 @@
 
 use super::buffer::WriteBuffer;
 use super::bus::{Bus, Topic};
+use super::charts::ChartWindows;
 use super::quotes::QuoteBoard;
 use super::writer::Writer;
 use crate::domain::market::{Market, MarketEvent};
@@ -35,6 +36,7 @@ pub struct Engine {
     pub market: Market,
     pub quotes: Vec<DayQuote>,
     pub board: Arc<QuoteBoard>,
+    pub charts: Arc<ChartWindows>,
     pub bus: Bus,
     pub buffer: Arc<WriteBuffer>,
     pub writer: Arc<Writer>,
@@ -103,12 +105,13 @@ impl Engine {
 
     /// Routes every event due by `until`; `live` events also go out on the stream.
     fn advance_to(&mut self, until: Timestamp, live: bool) {
-        let Engine { market, quotes, board, bus, buffer, metrics, .. } = self;
+        let Engine { market, quotes, board, charts, bus, buffer, metrics, .. } = self;
         market.advance_until(until, |event| match event {
             MarketEvent::Tick(tick) => {
                 let quote = &mut quotes[tick.instrument];
                 quote.apply(tick.time, tick.price, tick.volume);
                 board.update(tick.instrument, quote);
+                charts.record(&tick);
                 if live {
                     let frame = serde_json::to_vec(&quote.tick_frame()).expect("a tick frame serializes");
                     bus.publish(Topic::Tick(tick.instrument), frame);

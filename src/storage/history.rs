@@ -20,30 +20,60 @@ pub struct HistoryWindow {
     pub last: Timestamp,
 }
 
+/// The columns of a chart candle aggregated from rollup rows: `b` is the bucket start.
+fn candle_columns(tf: Timeframe) -> String {
+    format!(
+        "epoch_us(time_bucket({interval}, bucket)) AS b,
+         arg_min(open, bucket), max(high), min(low), arg_max(close, bucket), sum(volume)::BIGINT",
+        interval = tf.sql_interval()
+    )
+}
+
+/// Reads the [`candle_columns`] starting at column `at`.
+fn candle_row(r: &duckdb::Row<'_>, at: usize) -> duckdb::Result<Candle> {
+    Ok(Candle {
+        timestamp: Timestamp(r.get(at)?),
+        open: r.get(at + 1)?,
+        high: r.get(at + 2)?,
+        low: r.get(at + 3)?,
+        close: r.get(at + 4)?,
+        volume: r.get::<_, i64>(at + 5)? as u64,
+    })
+}
+
 impl Store {
     /// Stored candles of `symbol` in the window, oldest first.
     pub fn candles(&self, symbol: &str, window: &HistoryWindow) -> Result<Vec<Candle>> {
         let tf = window.timeframe;
-        let table = rollup_table(tf.source());
-        let end = tf.shift(window.last, 1);
         let sql = format!(
-            "SELECT epoch_us(time_bucket({interval}, bucket)) AS b,
-                    arg_min(open, bucket), max(high), min(low), arg_max(close, bucket), sum(volume)::BIGINT
-             FROM {table} WHERE symbol = ? AND bucket >= ? AND bucket < ?
+            "SELECT {columns} FROM {table} WHERE symbol = ? AND bucket >= ? AND bucket < ?
              GROUP BY b ORDER BY b",
-            interval = tf.sql_interval()
+            columns = candle_columns(tf),
+            table = rollup_table(tf.source())
         );
+        let end = tf.shift(window.last, 1);
         self.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(duckdb::params![symbol, ts_value(window.first), ts_value(end)], |r| {
-                Ok(Candle {
-                    timestamp: Timestamp(r.get(0)?),
-                    open: r.get(1)?,
-                    high: r.get(2)?,
-                    low: r.get(3)?,
-                    close: r.get(4)?,
-                    volume: r.get::<_, i64>(5)? as u64,
-                })
+            let rows =
+                stmt.query_map(duckdb::params![symbol, ts_value(window.first), ts_value(end)], |r| candle_row(r, 0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The stored candles of every symbol in the window: by symbol, each oldest first.
+    pub fn candles_of_all(&self, window: &HistoryWindow) -> Result<Vec<(String, Candle)>> {
+        let tf = window.timeframe;
+        let sql = format!(
+            "SELECT symbol, {columns} FROM {table} WHERE bucket >= ? AND bucket < ?
+             GROUP BY symbol, b ORDER BY symbol, b",
+            columns = candle_columns(tf),
+            table = rollup_table(tf.source())
+        );
+        let end = tf.shift(window.last, 1);
+        self.read(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(duckdb::params![ts_value(window.first), ts_value(end)], |r| {
+                Ok((r.get(0)?, candle_row(r, 1)?))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
