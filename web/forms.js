@@ -165,7 +165,8 @@ function operationForm(doc, path, method, op, token) {
       say(result, err.message, 'error');
     }
   });
-  const title = op.summary || (op.description || '').split('\n')[0] || path;
+  const named = op.operationId ? op.operationId.replace(/_/g, ' ') : '';
+  const title = op.summary || (op.description || '').split('\n')[0] || named;
   return el('details', { class: 'op', 'data-op': `${method} ${path}` },
     el('summary', {}, el('code', {}, method.toUpperCase()), ' ', path.replace('/api/v1/admin', ''), ' ',
       el('span', { class: 'muted' }, title)), form);

@@ -13,6 +13,11 @@ const PRICE_FIELDS = {
   stop_limit: ['limit_price', 'stop_price'],
   trailing_stop: ['trail_price', 'trail_percent'],
 };
+/** Fields that must exist in the schema for a type to be offered, when it lists no types. */
+const NEEDS = { limit: ['limit_price'], stop: ['stop_price'], stop_limit: ['limit_price', 'stop_price'],
+  trailing_stop: ['trail_percent'] };
+/** Alpaca's time-in-force values, offered when the schema names the field without listing them. */
+const TIME_IN_FORCE = ['day', 'gtc', 'ioc', 'fok'];
 const LABELS = { limit_price: 'Limit price', stop_price: 'Stop price', trail_price: 'Trail (price)',
   trail_percent: 'Trail (%)', time_in_force: 'Time in force' };
 /** Filled orders shown; the full list is one API call away. */
@@ -42,9 +47,10 @@ export class Ticket {
     const op = doc.paths?.['/api/v1/orders/place']?.post;
     const schema = resolve(doc, op?.requestBody?.content?.['application/json']?.schema);
     this.props = schema.properties || {};
-    const types = enumOf(doc, this.props.order_type) || ['market'];
+    const inferred = Object.keys(NEEDS).filter((t) => NEEDS[t].every((f) => this.props[f]));
+    const types = enumOf(doc, this.props.order_type) || ['market', ...inferred];
     this.type.replaceChildren(...types.map((t) => el('option', { value: t }, t.replace('_', ' '))));
-    this.tif = this.props.time_in_force ? enumOf(doc, this.props.time_in_force) : null;
+    this.tif = this.props.time_in_force ? enumOf(doc, this.props.time_in_force) || TIME_IN_FORCE : null;
     this.showFields();
   }
 
