@@ -62,6 +62,9 @@ pub struct NewsAccepted {
     responses(
         (status = 202, description = "Published at once: stored, listed, pushed on the stream, and the scope moves", body = NewsAccepted),
         (status = 400, description = "Headline, impact or scope refused, with the reason", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 422, description = "Input that does not fit the schema", body = ErrorBody),
         (status = 401, description = "Missing admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody)
     ), security(("bearer" = [])))]
@@ -110,6 +113,9 @@ pub struct SpeedBody {
     responses(
         (status = 200, description = "The new speed: variance and drift per real second scale with it; timestamps stay real", body = MarketStatus),
         (status = 400, description = "A factor outside 1 to 100", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 422, description = "Input that does not fit the schema", body = ErrorBody),
         (status = 401, description = "Missing admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody)
     ), security(("bearer" = [])))]
@@ -131,6 +137,9 @@ pub struct RegimeCreated {
 #[utoipa::path(get, path = "/api/v1/admin/regimes", tag = "admin",
     responses(
         (status = 200, description = "Scheduled, running and just finished regimes", body = [RegimeView]),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 422, description = "Input that does not fit the schema", body = ErrorBody),
         (status = 401, description = "Missing admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody)
     ), security(("bearer" = [])))]
@@ -170,6 +179,9 @@ pub(super) async fn add_regime(
     responses(
         (status = 200, description = "Replaced: the old regime stops where it stands and this one takes over", body = RegimeCreated),
         (status = 400, description = "Kind, scope, timing or parameters refused, with the reason", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 422, description = "Input that does not fit the schema", body = ErrorBody),
         (status = 401, description = "Missing admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody)
     ), security(("bearer" = [])))]
