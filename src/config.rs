@@ -85,7 +85,12 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub struct TradingSettings {
     pub starting_cash: u32,
     pub max_quote_age_secs: u64,
+    pub max_open_orders_per_user: usize,
+    pub stop_hold_buffer_percent: u32,
 }
+
+/// Most open orders a user may be allowed: the writer scans a user's open orders on some paths.
+pub const MAX_OPEN_ORDERS_PER_USER: usize = 10_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -242,6 +247,12 @@ impl Settings {
         }
         if self.trading.max_quote_age_secs == 0 {
             return invalid("trading.max_quote_age_secs", "must be positive");
+        }
+        if !(1..=MAX_OPEN_ORDERS_PER_USER).contains(&self.trading.max_open_orders_per_user) {
+            return invalid("trading.max_open_orders_per_user", "must be 1 to 10000");
+        }
+        if self.trading.stop_hold_buffer_percent > 100 {
+            return invalid("trading.stop_hold_buffer_percent", "must be 0 to 100");
         }
         for (kind, params) in &self.models {
             params

@@ -8,7 +8,7 @@ use crate::domain::market::{Market, Start};
 use crate::domain::quote::{DayQuote, StoredDay};
 use crate::domain::time::{Clock, MICROS_PER_DAY, Timestamp};
 use crate::http::{self, AppState};
-use crate::ledger::LedgerWriter;
+use crate::ledger::{LedgerWriter, OrderLimits};
 use crate::live::buffer::WriteBuffer;
 use crate::live::bus::Bus;
 use crate::live::engine::Engine;
@@ -64,6 +64,22 @@ impl Application {
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
 
+        // The ledger starts before the engine, so resting orders see the first live tick.
+        let trading = LedgerWriter {
+            universe: universe.clone(),
+            store: store.clone(),
+            quotes: board.clone(),
+            clock: clock.clone(),
+            starting_cash: settings.trading.starting_cash.into(),
+            max_quote_age_micros: settings.trading.max_quote_age_secs as i64 * 1_000_000,
+            metrics: metrics.clone(),
+            limits: OrderLimits {
+                max_open_per_user: settings.trading.max_open_orders_per_user,
+                stop_hold_buffer_percent: settings.trading.stop_hold_buffer_percent.into(),
+            },
+            announce: Arc::new(http::OrderAnnouncer(bus.clone())),
+        }
+        .start()?;
         let engine = Engine {
             market,
             quotes,
@@ -72,6 +88,7 @@ impl Application {
             buffer: buffer.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
+            orders: Some(trading.tick_inbox()),
         };
         let engine = tokio::spawn(engine.run(shutdown.child_token()));
         let writer = Writer {
@@ -85,16 +102,6 @@ impl Application {
         };
         let writer = tokio::spawn(writer.run(shutdown.child_token()));
 
-        let trading = LedgerWriter {
-            universe: universe.clone(),
-            store: store.clone(),
-            quotes: board.clone(),
-            clock: clock.clone(),
-            starting_cash: settings.trading.starting_cash.into(),
-            max_quote_age_micros: settings.trading.max_quote_age_secs as i64 * 1_000_000,
-            metrics: metrics.clone(),
-        }
-        .start()?;
         let state = AppState {
             market: Arc::new(MarketData::new(universe, board, store.clone(), buffer, clock)),
             trading: Arc::new(trading),

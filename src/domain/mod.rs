@@ -8,5 +8,7 @@ pub mod ledger;
 pub mod market;
 pub mod model;
 pub mod news;
+pub mod number;
+pub mod orders;
 pub mod quote;
 pub mod time;

@@ -7,10 +7,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
 use serde_json::json;
 
-/// Every error body: `{"detail": "<human-readable reason>"}`.
+/// Every error body: `{"detail": "<human-readable reason>"}`; trading errors add a stable
+/// `code` (e.g. `insufficient_funds`, `too_many_decimals`) that a client may branch on.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A trading refusal: its status, its stable code and its reason.
+    #[error("{detail}")]
+    Trade { status: StatusCode, code: &'static str, detail: String },
     /// The cause goes to the log; the client learns only that it was our fault.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -41,6 +47,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Trade { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -53,7 +60,11 @@ impl ResponseError for ApiError {
         if let ApiError::Unauthorized(_) = self {
             response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
         }
-        response.json(ErrorBody { detail: self.to_string() })
+        let code = match self {
+            ApiError::Trade { code, .. } => Some(*code),
+            _ => None,
+        };
+        response.json(ErrorBody { detail: self.to_string(), code })
     }
 }
 
@@ -69,18 +80,30 @@ impl From<MarketError> for ApiError {
 
 impl From<TradeError> for ApiError {
     fn from(e: TradeError) -> Self {
-        match e {
+        let e = match e {
+            TradeError::Storage(source) => return ApiError::Internal(source.into()),
+            other => other,
+        };
+        let status = match &e {
             TradeError::Refused(_)
             | TradeError::UnknownSymbol(_)
             | TradeError::BadSide(_)
             | TradeError::BadOrderType(_)
+            | TradeError::BadTimeInForce(_)
             | TradeError::MarketMismatch { .. }
             | TradeError::UnknownMarket(_)
             | TradeError::BadUid
-            | TradeError::StalePrice(_) => ApiError::BadRequest(e.to_string()),
-            TradeError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
-            TradeError::Storage(source) => ApiError::Internal(source.into()),
-        }
+            | TradeError::StalePrice(_) => StatusCode::BAD_REQUEST,
+            TradeError::TooManyDecimals { .. }
+            | TradeError::BadNumber { .. }
+            | TradeError::Terms(_)
+            | TradeError::TooManyOpenOrders(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            TradeError::OrderNotFound(_) => StatusCode::NOT_FOUND,
+            TradeError::OrderClosed { .. } => StatusCode::CONFLICT,
+            TradeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            TradeError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::Trade { status, code: e.reason(), detail: e.to_string() }
     }
 }
 

@@ -6,7 +6,9 @@ mod error;
 mod health;
 mod market;
 mod metrics;
+mod number;
 mod openapi;
+mod order_book;
 mod orders;
 mod portfolio;
 mod stream;
@@ -14,6 +16,7 @@ mod stream;
 pub use error::{ApiError, ErrorBody};
 pub use metrics::record as record_metrics;
 pub use openapi::ApiDoc;
+pub use order_book::OrderAnnouncer;
 
 use crate::auth::Identity;
 use crate::config::StreamSettings;
@@ -68,6 +71,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(market::configure)
         .configure(metrics::configure)
         .configure(orders::configure)
+        .configure(order_book::configure)
         .configure(portfolio::configure)
         .configure(stream::configure)
         .configure(admin::configure)

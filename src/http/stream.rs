@@ -6,12 +6,18 @@
 //! it, `unsubscribe` removes symbols, and `subscribe` with `["*"]` restores everything. Each is
 //! answered with a `{"type": "system", "event": ...}` frame, which the app ignores.
 //!
+//! Order events: `{"action": "subscribe_orders", "firebase_uid": U, "token": T}` (the token
+//! as the identity mode wants it; none in open mode) adds `{"type": "order", "event": ...,
+//! "order": {...}}` frames for that user's orders, sent only once the event is committed;
+//! `unsubscribe_orders` stops them. No client receives another user's order events.
+//!
 //! Slow clients: a client that falls `stream.channel_capacity` frames behind skips the oldest
 //! ones and carries on with fresh data (it is told how many it missed); a client whose socket
 //! accepts no frame for `stream.send_timeout_secs` is disconnected. Neither can delay the engine
 //! or any other client.
 
 use super::AppState;
+use crate::auth::Identity;
 use crate::domain::instrument::Universe;
 use crate::domain::quote::TickFrame;
 use crate::live::bus::{Frame, Topic};
@@ -22,6 +28,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -62,7 +69,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Documented for discovery; the socket itself speaks the frames described in the API guide.
 #[utoipa::path(get, path = "/ws/market/stream", tag = "market",
-    description = "WebSocket upgrade. After a hello frame, one text frame per tick (TickFrame), news events (NewsEvent) and system frames. Client frames: {\"action\": \"subscribe\"|\"unsubscribe\", \"symbols\": [...]}.",
+    description = "WebSocket upgrade. After a hello frame, one text frame per tick (TickFrame), news events (NewsEvent) and system frames. Client frames: {\"action\": \"subscribe\"|\"unsubscribe\", \"symbols\": [...]}; {\"action\": \"subscribe_orders\", \"firebase_uid\": U, \"token\": T} adds that user's committed order events {\"type\": \"order\", \"event\": \"new\"|\"fill\"|\"canceled\"|\"expired\"|\"rejected\"|\"replaced\", \"order\": OrderDetailView}.",
     responses(
         (status = 101, description = "Switching protocols: the live stream", body = TickFrame),
         (status = 400, description = "Not a WebSocket upgrade request")
@@ -95,6 +102,7 @@ enum Subscription {
 impl Subscription {
     fn wants(&self, topic: &Topic) -> bool {
         match (self, topic) {
+            (_, Topic::Order(_)) => false,
             (Subscription::All, _) => true,
             (Subscription::Only(set), Topic::Tick(i)) => set.contains(i),
             (Subscription::Only(set), Topic::News(affected)) => affected.iter().any(|i| set.contains(i)),
@@ -114,6 +122,37 @@ struct ClientMessage {
     action: String,
     #[serde(default)]
     symbols: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct OrdersMessage {
+    action: String,
+    #[serde(default)]
+    firebase_uid: String,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// Handles `subscribe_orders` and `unsubscribe_orders`; `None` for any other frame.
+fn handle_orders_text(text: &str, orders_of: &mut Option<Arc<str>>, identity: &Identity) -> Option<serde_json::Value> {
+    let message: OrdersMessage = serde_json::from_str(text).ok()?;
+    match message.action.as_str() {
+        "subscribe_orders" => {
+            if let Err(e) = crate::ledger::validate_uid(&message.firebase_uid) {
+                return Some(json!({"type": "system", "event": "error", "message": e.to_string()}));
+            }
+            if let Err(e) = identity.authorize(message.token.as_deref(), &message.firebase_uid) {
+                return Some(json!({"type": "system", "event": "error", "message": e.to_string()}));
+            }
+            *orders_of = Some(message.firebase_uid.as_str().into());
+            Some(json!({"type": "system", "event": "subscribed_orders", "firebase_uid": message.firebase_uid}))
+        }
+        "unsubscribe_orders" => {
+            *orders_of = None;
+            Some(json!({"type": "system", "event": "unsubscribed_orders"}))
+        }
+        _ => None,
+    }
 }
 
 /// Applies one client frame and returns the acknowledgement to send.
@@ -147,7 +186,7 @@ fn handle_client_text(text: &str, subscription: &mut Subscription, universe: &Un
             *subscription = Subscription::Only(set);
         }
         other => {
-            return json!({"type": "system", "event": "error", "message": format!("unknown action {other:?}; use subscribe or unsubscribe")});
+            return json!({"type": "system", "event": "error", "message": format!("unknown action {other:?}; use subscribe, unsubscribe, subscribe_orders or unsubscribe_orders")});
         }
     }
     json!({
@@ -173,6 +212,7 @@ async fn serve_client(
     let mut heartbeat = tokio::time::interval(Duration::from_secs(settings.heartbeat_secs));
     let mut last_heard = Instant::now();
     let mut subscription = Subscription::All;
+    let mut orders_of: Option<Arc<str>> = None;
     let mut rate = RateLimit::new();
 
     let hello = json!({"type": "system", "message": "Connected to Market Stream"}).to_string();
@@ -193,7 +233,8 @@ async fn serve_client(
                             state.metrics.dropped_client("rate_limit");
                             return CloseReason { code: CloseCode::Policy, description: Some("too many messages".into()) };
                         }
-                        let ack = handle_client_text(&text, &mut subscription, universe);
+                        let ack = handle_orders_text(&text, &mut orders_of, &state.identity)
+                            .unwrap_or_else(|| handle_client_text(&text, &mut subscription, universe));
                         if session.text(ack.to_string()).await.is_err() {
                             return CloseCode::Normal.into();
                         }
@@ -221,7 +262,11 @@ async fn serve_client(
             }
             frame = frames.recv() => match frame {
                 Ok(Frame { topic, text }) => {
-                    if !subscription.wants(&topic) {
+                    let wanted = match &topic {
+                        Topic::Order(uid) => orders_of.as_deref() == Some(&**uid),
+                        other => subscription.wants(other),
+                    };
+                    if !wanted {
                         continue;
                     }
                     match tokio::time::timeout(send_timeout, session.text(text)).await {

@@ -15,6 +15,8 @@ use tokio::sync::broadcast;
 pub enum Topic {
     Tick(usize),
     News(Arc<[usize]>),
+    /// An order event, for that user's order subscribers only.
+    Order(Arc<str>),
 }
 
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ use super::quotes::QuoteBoard;
 use crate::domain::market::{Market, MarketEvent};
 use crate::domain::quote::DayQuote;
 use crate::domain::time::Clock;
+use crate::ledger::TickInbox;
 use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct Engine {
     pub buffer: Arc<WriteBuffer>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// Resting orders see every tick of their symbol, after the quote board.
+    pub orders: Option<Arc<TickInbox>>,
 }
 
 impl Engine {
@@ -50,7 +53,7 @@ impl Engine {
     /// Emits every event due by now.
     pub fn advance(&mut self) {
         let now = self.clock.now();
-        let Engine { market, quotes, board, bus, buffer, metrics, .. } = self;
+        let Engine { market, quotes, board, bus, buffer, metrics, orders, .. } = self;
         market.advance_until(now, |event| match event {
             MarketEvent::Tick(tick) => {
                 let quote = &mut quotes[tick.instrument];
@@ -59,6 +62,9 @@ impl Engine {
                 let frame = serde_json::to_vec(&quote.tick_frame()).expect("a tick frame serializes");
                 bus.publish(Topic::Tick(tick.instrument), frame);
                 buffer.push_tick(tick);
+                if let Some(orders) = orders {
+                    orders.on_tick(&tick);
+                }
                 metrics.ticks_generated.inc();
             }
             MarketEvent::News(news, affected) => {

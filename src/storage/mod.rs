@@ -6,6 +6,7 @@
 
 mod history;
 pub mod ledger;
+pub mod orders;
 mod schema;
 mod writes;
 
