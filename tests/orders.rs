@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use finlearn::domain::time::{Clock, ManualClock, Timestamp};
+use futures_util::{SinkExt, StreamExt};
 use rust_decimal::prelude::FromPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};
@@ -95,7 +96,6 @@ async fn expect_refusal(s: &TestServer, body: Value, status: u16, code: &str) {
 
 /// A socket following `symbol`'s ticks and `uid`'s order events.
 async fn watch(s: &TestServer, symbol: &str, uid: &str) -> Socket {
-    use futures_util::SinkExt;
     let mut socket = connect(&s.ws).await;
     next_json(&mut socket, 10).await; // hello
     let subscribe = json!({"action": "subscribe", "symbols": [symbol]}).to_string();
@@ -293,6 +293,7 @@ async fn a_resting_limit_fills_at_the_first_tick_that_reaches_it_in_placement_or
         None => next_order_event(&mut socket).await,
     };
     assert_eq!((fill["event"].as_str(), fill["order"]["status"].as_str()), (Some("fill"), Some("filled")), "{fill}");
+    assert_eq!(fill["order"]["firebase_uid"], "dee", "only dee's own events reach dee's socket");
     assert_eq!(dec(&fill["order"]["fill_price"]), reached, "filled at the tick's price, at the limit or better");
     let total = (reached * quantity).round_dp(2);
 
@@ -386,6 +387,10 @@ async fn day_orders_expire_at_midnight_utc_and_resting_orders_survive_a_restart(
     let p = s.get_ok("/api/v1/portfolio/positions/gus").await;
     let held = dec(&p["held"]["balances"]["usa"]);
     assert_eq!(held, dec(&kept["order"]["held_cash"]), "only the gtc order still holds cash");
+    // Nothing may hold the first server's state while the second opens the file: the socket is
+    // closed and its end seen before the server stops.
+    socket.close(None).await.unwrap();
+    while let Some(Ok(_)) = socket.next().await {}
     let Market { server, clock, .. } = m;
     server.stop();
 
@@ -398,4 +403,57 @@ async fn day_orders_expire_at_midnight_utc_and_resting_orders_survive_a_restart(
     let (status, body) = s.send("DELETE", &format!("/api/v1/orders/gus/{}", kept["order_id"]), None).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("canceled")));
     s.stop();
+}
+
+/// Moves the clock until `rule` says, from the ticks the stream showed, that the order fills;
+/// returns the fill event and what the rule expected.
+async fn until_fill<T>(m: &Market, socket: &mut Socket, rule: impl Fn(&[Decimal]) -> Option<T>) -> (Value, T) {
+    let mut ticks = Vec::new();
+    for _ in 0..60 {
+        let mut events = advance(m, socket, 120, &mut ticks).await;
+        if let Some(expected) = rule(&ticks) {
+            let fill = match events.pop() {
+                Some(event) => event,
+                None => next_order_event(socket).await,
+            };
+            return (fill, expected);
+        }
+        assert!(events.is_empty(), "nothing happens before the price comes: {events:?}");
+    }
+    panic!("the price never came within two hours");
+}
+
+#[actix_web::test]
+async fn a_buy_stop_fills_on_the_tick_that_crosses_it_and_a_stop_limit_then_waits_for_its_limit() {
+    let m = open_market(26, START);
+    let s = &m.server;
+    let mut socket = watch(s, "VOLT", "hal").await;
+    let start = price_of(s, "VOLT").await;
+    let stop = (start * Decimal::new(1_002, 3)).round_dp_with_strategy(2, RoundingStrategy::AwayFromZero);
+    let terms = json!({"order_type": "stop", "stop_price": number(stop), "time_in_force": "gtc"});
+    let placed = place(s, order("hal", "VOLT", "buy", Decimal::from(3), terms)).await;
+    let buffered = (stop * Decimal::new(105, 2)).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    assert_eq!(dec(&placed["order"]["held_cash"]), (buffered * Decimal::from(3)).round_dp(2));
+    assert_eq!(next_order_event(&mut socket).await["event"], "new");
+    let (fill, price) = until_fill(&m, &mut socket, |ticks| ticks.iter().copied().find(|p| *p >= stop)).await;
+    assert_eq!((fill["event"].as_str(), dec(&fill["order"]["fill_price"])), (Some("fill"), price), "{fill}");
+
+    // A sell stop-limit: triggered at the stop, filled only at the limit or better.
+    let last = price_of(s, "VOLT").await;
+    let stop = (last * Decimal::new(998, 3)).round_dp_with_strategy(2, RoundingStrategy::ToZero);
+    let limit = stop - Decimal::new(1, 2);
+    let terms = json!({"order_type": "stop_limit", "stop_price": number(stop), "limit_price": number(limit),
+        "time_in_force": "gtc"});
+    let placed = place(s, order("hal", "VOLT", "sell", Decimal::from(3), terms)).await;
+    assert_eq!(dec(&placed["order"]["held_quantity"]), Decimal::from(3));
+    assert_eq!(next_order_event(&mut socket).await["event"], "new");
+    let rule = |ticks: &[Decimal]| {
+        let crossed = ticks.iter().position(|p| *p <= stop)?;
+        ticks[crossed..].iter().copied().find(|p| *p >= limit)
+    };
+    let (fill, price) = until_fill(&m, &mut socket, rule).await;
+    assert_eq!((fill["event"].as_str(), dec(&fill["order"]["fill_price"])), (Some("fill"), price), "{fill}");
+    let p = s.get_ok("/api/v1/portfolio/positions/hal").await;
+    assert_eq!((p["positions"].clone(), p["held"]["positions"].clone()), (json!([]), json!([])));
+    m.server.stop();
 }

@@ -291,6 +291,32 @@ mod tests {
         assert_eq!(store.check_orders().unwrap(), Vec::<String>::new());
     }
 
+    #[tokio::test]
+    async fn a_stop_that_gaps_past_its_buffer_is_rejected_at_fill_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t, store) = trading(dir.path());
+        let stop = OrderRequest {
+            order_type: Some("stop".into()),
+            limit_price: None,
+            stop_price: Some("105".into()),
+            ..limit("buy", "90", "0")
+        };
+        let placed = t.place(stop).await.unwrap();
+        assert_eq!(placed.order.held, dec!(9922.50), "105 x 1.05 x 90");
+        tick(&t, 104.99, 1).await;
+        assert_eq!(t.order("u", placed.order.id).unwrap().status, OrderStatus::New);
+        tick(&t, 112.0, 2).await; // 90 x 112 = 10,080: more than the 10,000 there is
+        let rejected = t.order("u", placed.order.id).unwrap();
+        assert_eq!(rejected.status, OrderStatus::Rejected);
+        assert!(rejected.reason.unwrap().contains("Insufficient funds"));
+        let account = t.portfolio("u").unwrap().account.clone();
+        assert_eq!(
+            (account.balance(crate::domain::instrument::Currency::Usd), account.held_cash.len()),
+            (dec!(10000), 0)
+        );
+        assert_eq!(store.check_orders().unwrap(), Vec::<String>::new());
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         Place { buy: bool, kind: u8, day: bool, hundredths: u32, cents: u32 },
