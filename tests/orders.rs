@@ -278,20 +278,7 @@ async fn a_resting_limit_fills_at_the_first_tick_that_reaches_it_in_placement_or
     let event = next_order_event(&mut socket).await;
     assert_eq!((event["event"].as_str(), &event["order"]["order_id"]), (Some("new"), &first["order_id"]));
 
-    let mut ticks = Vec::new();
-    let mut events = Vec::new();
-    for _ in 0..60 {
-        events = advance(&m, &mut socket, 120, &mut ticks).await;
-        if ticks.iter().any(|p| *p <= limit) {
-            break;
-        }
-        assert!(events.is_empty(), "no fill before the price comes: {events:?}");
-    }
-    let reached = *ticks.iter().find(|p| **p <= limit).expect("the price reaches the limit within two hours");
-    let fill = match events.pop() {
-        Some(event) => event,
-        None => next_order_event(&mut socket).await,
-    };
+    let (fill, reached) = until_fill(&m, &mut socket, |ticks| ticks.iter().copied().find(|p| *p <= limit)).await;
     assert_eq!((fill["event"].as_str(), fill["order"]["status"].as_str()), (Some("fill"), Some("filled")), "{fill}");
     assert_eq!(fill["order"]["firebase_uid"], "dee", "only dee's own events reach dee's socket");
     assert_eq!(dec(&fill["order"]["fill_price"]), reached, "filled at the tick's price, at the limit or better");
@@ -336,19 +323,7 @@ async fn a_trailing_stop_follows_the_best_price_and_sells_on_the_retreat() {
             (*p <= stop).then_some((*p, mark))
         })
     };
-    let mut ticks = Vec::new();
-    let mut events = Vec::new();
-    for _ in 0..60 {
-        events = advance(&m, &mut socket, 120, &mut ticks).await;
-        if expected(&ticks).is_some() {
-            break;
-        }
-    }
-    let (price, mark) = expected(&ticks).expect("the stop is hit within two hours");
-    let fill = match events.pop() {
-        Some(event) => event,
-        None => next_order_event(&mut socket).await,
-    };
+    let (fill, (price, mark)) = until_fill(&m, &mut socket, expected).await;
     assert_eq!(fill["event"], "fill", "{fill}");
     assert_eq!((dec(&fill["order"]["fill_price"]), dec(&fill["order"]["hwm"])), (price, mark));
     let p = s.get_ok("/api/v1/portfolio/positions/fay").await;

@@ -153,6 +153,7 @@ const ORDER_PARAMS: &str = "The order's id (order_id)";
 #[utoipa::path(get, path = "/api/v1/orders/{uid}/{order_id}", tag = "trading",
     params(("uid" = String, Path, description = UID), ("order_id" = i64, Path, description = ORDER_PARAMS)),
     responses((status = 200, description = "The order as it stands", body = OrderDetailView),
+        (status = 400, description = "Invalid firebase_uid", body = ErrorBody),
         (status = 401, description = "Missing or invalid token (verified identity modes)", body = ErrorBody),
         (status = 403, description = "The token belongs to another user", body = ErrorBody),
         (status = 404, description = "No such order for this user", body = ErrorBody),
@@ -173,10 +174,12 @@ pub(super) async fn one(
 #[utoipa::path(delete, path = "/api/v1/orders/{uid}/{order_id}", tag = "trading",
     params(("uid" = String, Path, description = UID), ("order_id" = i64, Path, description = ORDER_PARAMS)),
     responses((status = 200, description = "Canceled (idempotent): its hold is released", body = OrderDetailView),
+        (status = 400, description = "Invalid firebase_uid", body = ErrorBody),
         (status = 401, description = "Missing or invalid token (verified identity modes)", body = ErrorBody),
         (status = 403, description = "The token belongs to another user", body = ErrorBody),
         (status = 404, description = "No such order for this user", body = ErrorBody),
         (status = 409, description = "Already filled, expired or rejected", body = ErrorBody),
+        (status = 422, description = "order_id is not an integer", body = ErrorBody),
         (status = 503, description = "The ledger cannot record it right now", body = ErrorBody)),
     security((), ("bearer" = [])))]
 pub(super) async fn cancel(
@@ -215,7 +218,9 @@ pub struct ReplaceBody {
         (status = 403, description = "The token belongs to another user", body = ErrorBody),
         (status = 404, description = "No such order for this user", body = ErrorBody),
         (status = 409, description = "The order is no longer open", body = ErrorBody),
-        (status = 422, description = "Terms that do not fit the order type, or prices off the grid", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 422, description = "Input that does not fit the schema; terms that do not fit the order type; prices off the grid; nothing to replace", body = ErrorBody),
         (status = 503, description = "The ledger cannot record it right now", body = ErrorBody)),
     security((), ("bearer" = [])))]
 pub(super) async fn replace(
