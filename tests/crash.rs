@@ -129,6 +129,19 @@ fn kill_9_loses_no_acknowledged_order() {
     assert!(!check.status.success());
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(report.contains("BROKEN order ") && report.contains(" of crash-0 ("), "{report}");
+
+    // So is a canceled order that comes back to life (an event after its final one).
+    let conn = duckdb::Connection::open(dir.path().join("crash.duckdb")).unwrap();
+    conn.execute(
+        "INSERT INTO order_events SELECT * REPLACE (event_id + 1000000 AS event_id, 'new' AS status, 'new' AS event)
+         FROM order_events WHERE status = 'canceled' LIMIT 1",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let check = Command::new(BIN).arg("check").arg("--data").arg(dir.path().join("crash.duckdb")).output().unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(report.contains("has an event after it was closed"), "{report}");
 }
 
 /// Places resting buy limits (a cent each) and cancels every third one until `stop` or the
