@@ -126,6 +126,7 @@ async fn main() {
             metrics: Arc::default(),
             limits: OrderLimits { max_open_per_user: 200, stop_hold_buffer_percent: Decimal::from(5) },
             announce: fills.clone(),
+            health: Arc::default(),
         }
         .start()
         .unwrap(),

@@ -8,7 +8,7 @@
 use crate::domain::instrument::{self, Instrument, InstrumentType};
 use crate::domain::market::Cadence;
 use crate::domain::model::ModelParams;
-use crate::domain::time::{MICROS_PER_SECOND, Timestamp};
+use crate::domain::time::{MICROS_PER_DAY, MICROS_PER_MILLI, MICROS_PER_SECOND};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -191,34 +191,18 @@ impl Settings {
         if self.listen_addr().is_err() {
             return invalid("server.listen", "expected HOST:PORT, e.g. 0.0.0.0:8000");
         }
+        for bound in self.bounds() {
+            bound.check()?;
+        }
         let s = &self.simulation;
-        if s.tick_min_ms == 0 || s.tick_min_ms > s.tick_max_ms {
-            return invalid("simulation.tick_min_ms", "must be positive and at most tick_max_ms");
-        }
-        if !(s.seed_days > 0.0 && s.seed_days <= 400.0) {
-            return invalid("simulation.seed_days", "must be above 0 and at most 400");
-        }
-        if !(s.news_volatility_boost >= 1.0 && s.news_volatility_boost <= 100.0) {
-            return invalid("simulation.news_volatility_boost", "must be between 1 and 100");
-        }
-        if self.storage.flush_interval_secs == 0 {
-            return invalid("storage.flush_interval_secs", "must be positive");
-        }
-        if self.storage.retention_days == 0 {
-            return invalid("storage.retention_days", "must be at least 1");
-        }
-        if self.storage.threads == 0 {
-            return invalid("storage.threads", "must be at least 1");
+        if s.tick_min_ms > s.tick_max_ms {
+            return invalid("simulation.tick_min_ms", "must be at most tick_max_ms");
         }
         let limit = self.storage.memory_limit.trim();
         if limit.is_empty() || !limit.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == ' ') {
             return invalid("storage.memory_limit", "expected a size such as 256MB or 1GB");
         }
-        let st = &self.stream;
-        if st.channel_capacity == 0 || st.send_timeout_secs == 0 || st.heartbeat_secs == 0 {
-            return invalid("stream", "channel_capacity, send_timeout_secs and heartbeat_secs must be positive");
-        }
-        if st.client_timeout_secs <= st.heartbeat_secs {
+        if self.stream.client_timeout_secs <= self.stream.heartbeat_secs {
             return invalid("stream.client_timeout_secs", "must exceed heartbeat_secs");
         }
         let auth = &self.auth;
@@ -236,23 +220,11 @@ impl Settings {
             }
             AuthMode::SharedSecret => {}
         }
-        if auth.token_ttl_secs == 0 {
-            return invalid("auth.token_ttl_secs", "must be positive");
-        }
         if !self.admin.token.is_empty() && self.admin.token.len() < MIN_SECRET_LEN {
             return Err(ConfigError::Invalid {
                 key: "admin.token",
                 message: format!("must be empty (admin routes off) or at least {MIN_SECRET_LEN} characters"),
             });
-        }
-        if self.trading.max_quote_age_secs == 0 {
-            return invalid("trading.max_quote_age_secs", "must be positive");
-        }
-        if !(1..=MAX_OPEN_ORDERS_PER_USER).contains(&self.trading.max_open_orders_per_user) {
-            return invalid("trading.max_open_orders_per_user", "must be 1 to 10000");
-        }
-        if self.trading.stop_hold_buffer_percent > 100 {
-            return invalid("trading.stop_hold_buffer_percent", "must be 0 to 100");
         }
         for (kind, params) in &self.models {
             params
@@ -265,6 +237,37 @@ impl Settings {
         }
         instrument::check_list(&universe)?;
         Ok(())
+    }
+
+    /// The accepted range of every numeric setting (also written beside each in `config.toml`).
+    /// The ceilings are generous for any classroom or server, and they keep every duration far
+    /// from overflowing when it is multiplied into microseconds (`i64` holds 292,000 years).
+    fn bounds(&self) -> [Bound; 17] {
+        let (sv, st, sim, sr, tr) = (&self.server, &self.storage, &self.simulation, &self.stream, &self.trading);
+        [
+            Bound::new("server.workers", sv.workers as f64, 0.0, 1_024.0),
+            Bound::new("storage.flush_interval_secs", st.flush_interval_secs as f64, 1.0, 3_600.0),
+            Bound::new("storage.retention_days", f64::from(st.retention_days), 1.0, 36_500.0),
+            Bound::new("storage.threads", f64::from(st.threads), 1.0, 1_024.0),
+            Bound::new("simulation.tick_min_ms", sim.tick_min_ms as f64, 1.0, 3_600_000.0),
+            Bound::new("simulation.tick_max_ms", sim.tick_max_ms as f64, 1.0, 3_600_000.0),
+            Bound::new("simulation.seed_days", sim.seed_days, f64::MIN_POSITIVE, 400.0),
+            Bound::new("simulation.news_mean_interval_secs", sim.news_mean_interval_secs as f64, 0.0, 31_536_000.0),
+            Bound::new("simulation.news_volatility_boost", sim.news_volatility_boost, 1.0, 100.0),
+            Bound::new("stream.channel_capacity", sr.channel_capacity as f64, 1.0, 1_048_576.0),
+            Bound::new("stream.send_timeout_secs", sr.send_timeout_secs as f64, 1.0, 3_600.0),
+            Bound::new("stream.heartbeat_secs", sr.heartbeat_secs as f64, 1.0, 3_600.0),
+            Bound::new("stream.client_timeout_secs", sr.client_timeout_secs as f64, 2.0, 86_400.0),
+            Bound::new("trading.max_quote_age_secs", tr.max_quote_age_secs as f64, 1.0, 86_400.0),
+            Bound::new(
+                "trading.max_open_orders_per_user",
+                tr.max_open_orders_per_user as f64,
+                1.0,
+                MAX_OPEN_ORDERS_PER_USER as f64,
+            ),
+            Bound::new("trading.stop_hold_buffer_percent", f64::from(tr.stop_hold_buffer_percent), 0.0, 100.0),
+            Bound::new("auth.token_ttl_secs", self.auth.token_ttl_secs as f64, 1.0, 31_622_400.0),
+        ]
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
@@ -286,20 +289,51 @@ impl Settings {
     pub fn cadence(&self) -> Cadence {
         let s = &self.simulation;
         Cadence {
-            tick_min_micros: s.tick_min_ms as i64 * 1_000,
-            tick_max_micros: s.tick_max_ms as i64 * 1_000,
+            tick_min_micros: s.tick_min_ms as i64 * MICROS_PER_MILLI,
+            tick_max_micros: s.tick_max_ms as i64 * MICROS_PER_MILLI,
             news_mean_micros: s.news_mean_interval_secs as i64 * MICROS_PER_SECOND,
             news_volatility_boost: s.news_volatility_boost,
         }
+    }
+
+    /// The age past which a quote is too old to trade on, in microseconds.
+    pub fn max_quote_age_micros(&self) -> i64 {
+        self.trading.max_quote_age_secs as i64 * MICROS_PER_SECOND
     }
 
     pub fn flush_interval(&self) -> Duration {
         Duration::from_secs(self.storage.flush_interval_secs)
     }
 
-    /// Raw ticks older than this are deleted.
-    pub fn retention_cutoff(&self, now: Timestamp) -> Timestamp {
-        now.plus_micros(-(i64::from(self.storage.retention_days) * 86_400 * MICROS_PER_SECOND))
+    /// How long raw ticks are kept, in microseconds (bounded by [`Settings::validate`]).
+    pub fn retention_micros(&self) -> i64 {
+        i64::from(self.storage.retention_days) * MICROS_PER_DAY
+    }
+}
+
+/// One numeric setting and its accepted range, inclusive. Values are compared as `f64`, which
+/// holds every integer setting within its ceiling exactly.
+struct Bound {
+    key: &'static str,
+    value: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Bound {
+    fn new(key: &'static str, value: f64, min: f64, max: f64) -> Self {
+        Bound { key, value, min, max }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.value >= self.min && self.value <= self.max {
+            return Ok(());
+        }
+        let low = if self.min == f64::MIN_POSITIVE { "above 0".to_string() } else { format!("from {}", self.min) };
+        Err(ConfigError::Invalid {
+            key: self.key,
+            message: format!("must be {low} to {}, not {}", self.max, self.value),
+        })
     }
 }
 
@@ -400,6 +434,36 @@ mod tests {
         assert!(err.to_string().contains("tick_min_ms"), "{err}");
         let err = load(Some("[server]\nlisten = \"nowhere\"\n"), &[], Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn every_numeric_setting_has_a_ceiling_so_durations_cannot_overflow() {
+        // 4e9 days in microseconds wraps an i64; it must be refused, not turned into a
+        // retention cutoff in the future that deletes every raw tick.
+        let err = load(None, &[("FINLEARN_STORAGE__RETENTION_DAYS", "4000000000")], Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("storage.retention_days") && err.to_string().contains("36500"), "{err}");
+        let max = Settings::defaults().bounds().iter().find(|b| b.key == "storage.retention_days").unwrap().max;
+        let mut s = Settings::defaults();
+        s.storage.retention_days = max as u32;
+        assert!(s.retention_micros() > 0);
+        for (name, value) in [
+            ("FINLEARN_STREAM__SEND_TIMEOUT_SECS", "0"),
+            ("FINLEARN_STORAGE__FLUSH_INTERVAL_SECS", "99999999"),
+            ("FINLEARN_AUTH__TOKEN_TTL_SECS", "18446744073709551615"),
+            ("FINLEARN_SIMULATION__SEED_DAYS", "0"),
+        ] {
+            let key = name.trim_start_matches("FINLEARN_").replace("__", ".").to_ascii_lowercase();
+            let err = load(None, &[(name, value)], Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(&key), "{name}={value}: {err}");
+        }
+        // config.toml states each range in the comment above the key, ending "... MAX)".
+        let lines: Vec<&str> = DEFAULT_CONFIG.lines().collect();
+        for bound in Settings::defaults().bounds() {
+            let leaf = bound.key.rsplit('.').next().unwrap();
+            let at = lines.iter().position(|l| l.starts_with(&format!("{leaf} ="))).unwrap();
+            let comment = lines[at.saturating_sub(4)..at].join(" ");
+            assert!(comment.contains(&format!("{})", bound.max)), "{} documents its ceiling: {comment}", bound.key);
+        }
     }
 
     #[test]

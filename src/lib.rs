@@ -8,13 +8,15 @@
 //! # Layout
 //! - [`domain`]: instruments, price models, the simulated market, quotes, candles, news. Pure.
 //! - [`storage`]: the DuckDB file; all SQL lives here.
-//! - [`live`]: the running market: quote board, bus, write buffer, engine and writer tasks.
+//! - [`live`]: the running market: quote board, chart windows, bus, write buffer, engine and
+//!   writer tasks.
 //! - [`market_data`]: the service behind the market-data routes.
 //! - [`ledger`]: paper trading: the service and its single group-committing writer.
 //! - [`seed`]: generating the first days of history on an empty database.
 //! - [`http`]: routes, one file per resource, and the error type.
 //! - [`auth`]: who may act for a user: open, Firebase ID tokens, or shared-secret tokens.
 //! - [`config`]: layered settings. [`cli`]: the command line.
+//! - [`health`]: readiness, and how a part that cannot recover stops the process.
 //! - [`metrics`]: counters and histograms for `/metrics`. [`telemetry`]: logging.
 //! - [`startup`]: wiring, task spawning and shutdown.
 
@@ -22,6 +24,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod health;
 pub mod http;
 pub mod ledger;
 pub mod live;

@@ -1,13 +1,15 @@
 //! The market-data service behind the REST routes: instruments, quotes, charts and news.
 //!
-//! Quotes come from the in-memory board. Charts and news combine what the database holds with
-//! what is still buffered for it, under the buffer's read gate, so they are always current.
+//! Quotes come from the in-memory board, and so do charts of the latest buckets (the chart
+//! windows). Charts of other ranges and news combine what the database holds with what is still
+//! buffered for it, under the buffer's read gate, so they are always current.
 
 use crate::domain::candle::{Candle, Timeframe, fold_trades, merge_newer};
 use crate::domain::instrument::{Instrument, InstrumentType, Market, Sector, Universe};
 use crate::domain::news::NewsEvent;
 use crate::domain::time::{Clock, Timestamp};
 use crate::live::buffer::WriteBuffer;
+use crate::live::charts::ChartWindows;
 use crate::live::quotes::QuoteBoard;
 use crate::storage::{HistoryWindow, StorageError, Store};
 use actix_web::web::Bytes;
@@ -88,6 +90,7 @@ pub struct MarketData {
     universe: Arc<Universe>,
     instruments_json: Bytes,
     board: Arc<QuoteBoard>,
+    charts: Arc<ChartWindows>,
     store: Arc<Store>,
     buffer: Arc<WriteBuffer>,
     clock: Arc<dyn Clock>,
@@ -97,13 +100,14 @@ impl MarketData {
     pub fn new(
         universe: Arc<Universe>,
         board: Arc<QuoteBoard>,
+        charts: Arc<ChartWindows>,
         store: Arc<Store>,
         buffer: Arc<WriteBuffer>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         let views: Vec<InstrumentView> = universe.list().iter().map(InstrumentView::from).collect();
         let instruments_json = Bytes::from(serde_json::to_vec(&views).expect("instruments serialize"));
-        MarketData { universe, instruments_json, board, store, buffer, clock }
+        MarketData { universe, instruments_json, board, charts, store, buffer, clock }
     }
 
     pub fn universe(&self) -> &Universe {
@@ -136,8 +140,19 @@ impl MarketData {
         }
     }
 
+    /// The JSON of a chart of the latest buckets up to now (no `from`, no `to`), served from the
+    /// chart windows without blocking; `None` for a request only the database can answer.
+    pub fn recent_history_json(&self, symbol: &str, request: HistoryRequest) -> Result<Option<Bytes>, MarketError> {
+        let limit = request.limit as usize;
+        if request.from.is_some() || request.to.is_some() || limit > self.charts.capacity() {
+            return Ok(None);
+        }
+        let index = self.universe.find(symbol).ok_or_else(|| MarketError::UnknownSymbol(symbol.to_string()))?;
+        Ok(Some(self.charts.json(index, request.timeframe, limit, self.clock.now())))
+    }
+
     /// Candles of `symbol`, oldest first: the latest `limit` buckets up to `to` (default now),
-    /// none before `from`. Blocking: call from a blocking context.
+    /// none before `from`. Reads the database: blocking, call from a blocking context.
     pub fn history(&self, symbol: &str, request: HistoryRequest) -> Result<Vec<Candle>, MarketError> {
         let index = self.universe.find(symbol).ok_or_else(|| MarketError::UnknownSymbol(symbol.to_string()))?;
         let tf = request.timeframe;

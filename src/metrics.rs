@@ -44,6 +44,7 @@ pub struct Metrics {
     pub news_generated: Counter,
     pub ticks_persisted: Counter,
     pub flush_failures: Counter,
+    pub ticks_dropped: Counter,
     pub writer_batch_ticks: Histogram,
     pub writer_flush_seconds: Histogram,
     pub ws_clients: Gauge,
@@ -71,6 +72,7 @@ impl Metrics {
             news_generated: Counter::default(),
             ticks_persisted: Counter::default(),
             flush_failures: Counter::default(),
+            ticks_dropped: Counter::default(),
             writer_batch_ticks: batch_histogram(),
             writer_flush_seconds: latency_histogram(),
             ws_clients: Gauge::default(),
@@ -91,6 +93,11 @@ impl Metrics {
             "writer_flush_failures",
             "Tick batches whose write failed (kept and retried)",
             m.flush_failures.clone(),
+        );
+        r.register(
+            "ticks_dropped",
+            "Ticks never written: the write buffer was full while the database refused writes",
+            m.ticks_dropped.clone(),
         );
         r.register("writer_batch_ticks", "Ticks per batch written", m.writer_batch_ticks.clone());
         r.register_with_unit(

@@ -7,14 +7,16 @@ use crate::domain::instrument::Universe;
 use crate::domain::market::{Market, Start};
 use crate::domain::quote::{DayQuote, StoredDay};
 use crate::domain::time::{Clock, MICROS_PER_DAY, Timestamp};
+use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::ledger::{LedgerWriter, OrderLimits};
 use crate::live::buffer::WriteBuffer;
 use crate::live::bus::Bus;
+use crate::live::charts::ChartWindows;
 use crate::live::engine::Engine;
 use crate::live::quotes::QuoteBoard;
 use crate::live::writer::Writer;
-use crate::market_data::MarketData;
+use crate::market_data::{MAX_CANDLES, MarketData};
 use crate::metrics::Metrics;
 use crate::seed::seed_history;
 use crate::storage::Store;
@@ -27,6 +29,9 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// How long a failed server keeps answering (503 "not ready" on `/health`) before it stops.
+const FAILURE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -34,6 +39,7 @@ pub struct Application {
     engine: JoinHandle<()>,
     writer: JoinHandle<()>,
     store: Arc<Store>,
+    health: Arc<Health>,
 }
 
 impl Application {
@@ -59,11 +65,24 @@ impl Application {
             .collect();
 
         let board = Arc::new(QuoteBoard::new(&quotes));
+        let charts = Arc::new(ChartWindows::load(&store, &universe, MAX_CANDLES as usize, clock.now())?);
         let bus = Bus::new(settings.stream.channel_capacity);
         let buffer = Arc::new(WriteBuffer::default());
         let shutdown = CancellationToken::new();
         let metrics = Arc::new(Metrics::new());
+        let health = Arc::new(Health::default());
 
+        let writer = Arc::new(Writer {
+            store: store.clone(),
+            buffer: buffer.clone(),
+            symbols: universe.symbols().into(),
+            clock: clock.clone(),
+            interval: settings.flush_interval(),
+            retention_micros: settings.retention_micros(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            flushing: Default::default(),
+        });
         // The ledger starts before the engine, so resting orders see the first live tick.
         let trading = LedgerWriter {
             universe: universe.clone(),
@@ -71,8 +90,9 @@ impl Application {
             quotes: board.clone(),
             clock: clock.clone(),
             starting_cash: settings.trading.starting_cash.into(),
-            max_quote_age_micros: settings.trading.max_quote_age_secs as i64 * 1_000_000,
+            max_quote_age_micros: settings.max_quote_age_micros(),
             metrics: metrics.clone(),
+            health: health.clone(),
             limits: OrderLimits {
                 max_open_per_user: settings.trading.max_open_orders_per_user,
                 stop_hold_buffer_percent: settings.trading.stop_hold_buffer_percent.into(),
@@ -84,31 +104,25 @@ impl Application {
             market,
             quotes,
             board: board.clone(),
+            charts: charts.clone(),
             bus: bus.clone(),
             buffer: buffer.clone(),
+            writer: writer.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
             orders: Some(trading.tick_inbox()),
         };
         let engine = tokio::spawn(engine.run(shutdown.child_token()));
-        let writer = Writer {
-            store: store.clone(),
-            buffer: buffer.clone(),
-            symbols: universe.symbols().into(),
-            clock: clock.clone(),
-            interval: settings.flush_interval(),
-            retention_micros: i64::from(settings.storage.retention_days) * MICROS_PER_DAY,
-            metrics: metrics.clone(),
-        };
         let writer = tokio::spawn(writer.run(shutdown.child_token()));
 
         let state = AppState {
-            market: Arc::new(MarketData::new(universe, board, store.clone(), buffer, clock)),
+            market: Arc::new(MarketData::new(universe, board, charts, store.clone(), buffer, clock)),
             trading: Arc::new(trading),
             bus,
             stream: settings.stream.clone(),
             shutdown: shutdown.clone(),
             metrics: metrics.clone(),
+            health: health.clone(),
             store: store.clone(),
             identity: identity.clone(),
             admin_token: Some(settings.admin.token.as_str()).filter(|t| !t.is_empty()).map(Arc::from),
@@ -136,7 +150,7 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
         tracing::info!(%addr, port, "serving");
-        Ok(Application { port, server, shutdown, engine, writer, store })
+        Ok(Application { port, server, shutdown, engine, writer, store, health })
     }
 
     pub fn port(&self) -> u16 {
@@ -148,17 +162,37 @@ impl Application {
         Stopper { server: self.server.handle(), shutdown: self.shutdown.clone() }
     }
 
+    /// The server's readiness; failing it stops the server (see [`crate::health`]).
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
+    }
+
     /// Serves until stopped, then stops the engine, writes what is buffered and closes the
-    /// database.
+    /// database. A part that failed for good stops it too, and the answer is then that failure.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { server, shutdown, engine, writer, store, .. } = self;
+        let Application { server, shutdown, engine, writer, store, health, .. } = self;
+        let stopper = Stopper { server: server.handle(), shutdown: shutdown.clone() };
+        let watchdog = actix_web::rt::spawn({
+            let health = health.clone();
+            async move {
+                health.failed().await;
+                // Probes and clients read "not ready" and the cause for a moment before the
+                // listener closes.
+                tokio::time::sleep(FAILURE_GRACE).await;
+                stopper.stop().await;
+            }
+        });
         server.await.context("HTTP server failed")?;
+        watchdog.abort();
         shutdown.cancel();
         let _ = engine.await;
         let _ = writer.await;
         match Arc::try_unwrap(store) {
             Ok(store) => store.close().context("closing the database")?,
             Err(_) => tracing::warn!("database still in use at shutdown; DuckDB will close it on exit"),
+        }
+        if let Some(cause) = health.failure() {
+            anyhow::bail!("stopped after a failure: {cause}");
         }
         tracing::info!("stopped");
         Ok(())
@@ -281,8 +315,7 @@ fn fresh_day(price: f64, now: Timestamp) -> StoredDay {
         low: price,
         volume: 0,
         previous_close: None,
-        year_high: price,
-        year_low: price,
+        past_year: Vec::new(),
         average_volume: None,
     }
 }

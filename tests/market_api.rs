@@ -11,10 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 /// One server with the full built-in universe, shared by the tests of this file (they only read).
 fn server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
-        TestServer::start("", &dir.path().join("market.duckdb"), 42)
-    })
+    SERVER.get_or_init(|| TestServer::start("", &shared_dir().join("market.duckdb"), 42))
 }
 
 #[actix_web::test]
@@ -252,6 +249,38 @@ async fn cors_allows_any_origin() {
 }
 
 #[actix_web::test]
+async fn prices_and_candles_print_as_the_short_decimals_they_are_on_the_wire() {
+    let s = server();
+    assert_short_decimals(&s.get_ok("/api/v1/market/quotes").await, &[]);
+    for symbol in ["AAPL", "RELIANCE", "BTC", "FTSE%20100"] {
+        assert_short_decimals(&s.get_ok(&format!("/api/v1/market/quote/{symbol}")).await, &[]);
+        for timeframe in ["1m", "15m", "1h", "4h", "1D", "1W", "1M"] {
+            let path = format!("/api/v1/market/history/{symbol}?timeframe={timeframe}&limit=1000");
+            assert_short_decimals(&s.get_ok(&path).await, &[]);
+        }
+    }
+    let mut socket = connect(&s.ws).await;
+    for _ in 0..100 {
+        assert_short_decimals(&next_json(&mut socket, 10).await, &[]);
+    }
+    let order = json!({"firebase_uid": "wire", "symbol": "AAPL", "side": "buy", "quantity": 0.37, "market": "usa"});
+    let (status, placed) = s.post("/api/v1/orders/place", order).await;
+    assert_eq!(status, 200, "{placed}");
+    assert_short_decimals(&placed, &[]);
+    assert_short_decimals(&s.get_ok("/api/v1/portfolio/orders/wire").await, &["quantity"]);
+}
+
+#[actix_web::test]
+async fn docs_without_the_slash_lead_to_the_docs_page() {
+    let client = awc::Client::builder().disable_redirects().finish();
+    let response = client.get(format!("{}/docs", server().base)).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 308);
+    assert_eq!(response.headers().get("location").unwrap(), "/docs/");
+    let (status, content_type, _) = server().get_text("/docs/").await;
+    assert_eq!((status, content_type.starts_with("text/html")), (200, true));
+}
+
+#[actix_web::test]
 async fn the_stream_says_hello_then_sends_ticks_of_every_instrument() {
     let mut socket = connect(&server().ws).await;
     assert_eq!(next_json(&mut socket, 5).await, json!({"type": "system", "message": "Connected to Market Stream"}));
@@ -272,9 +301,13 @@ async fn the_stream_says_hello_then_sends_ticks_of_every_instrument() {
 
 #[actix_web::test]
 async fn subscribe_and_unsubscribe_narrow_and_widen_the_feed() {
-    let mut socket = connect(&server().ws).await;
+    // A market of its own that ticks every 50-100 ms, so forty frames take seconds, not minutes.
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("{SMALL_MARKET}\n[simulation]\ntick_min_ms = 50\ntick_max_ms = 100\nseed_days = 0.01\n");
+    let fast = TestServer::start(&config, &dir.path().join("narrow.duckdb"), 4);
+    let mut socket = connect(&fast.ws).await;
     next_json(&mut socket, 5).await; // hello
-    socket.send(Message::text(r#"{"action":"subscribe","symbols":["BTC","ETH"]}"#)).await.unwrap();
+    socket.send(Message::text(r#"{"action":"subscribe","symbols":["BTC","AAPL"]}"#)).await.unwrap();
     let ack = loop {
         let frame = next_json(&mut socket, 5).await;
         if frame["type"] == "system" {
@@ -282,23 +315,28 @@ async fn subscribe_and_unsubscribe_narrow_and_widen_the_feed() {
         }
     };
     assert_eq!(ack["event"], "subscribed");
-    assert_eq!(ack["symbols"], json!(["BTC", "ETH"]));
-    for _ in 0..10 {
+    assert_eq!(ack["symbols"], json!(["AAPL", "BTC"]));
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..20 {
         let frame = next_json(&mut socket, 10).await;
         if frame.get("headline").is_none() {
-            assert!(frame["symbol"] == "BTC" || frame["symbol"] == "ETH", "{frame}");
+            assert!(frame["symbol"] == "BTC" || frame["symbol"] == "AAPL", "{frame}");
+            seen.insert(frame["symbol"].as_str().unwrap().to_string());
         }
     }
+    assert_eq!(seen.len(), 2, "both subscribed symbols arrive");
     socket.send(Message::text(r#"{"action":"unsubscribe","symbols":["BTC"]}"#)).await.unwrap();
     let mut acked = false;
     for _ in 0..20 {
         let frame = next_json(&mut socket, 10).await;
         if frame["type"] == "system" {
-            assert_eq!(frame["symbols"], json!(["ETH"]));
+            assert_eq!(frame["symbols"], json!(["AAPL"]));
             acked = true;
         } else if acked && frame.get("headline").is_none() {
-            assert_eq!(frame["symbol"], "ETH");
+            assert_eq!(frame["symbol"], "AAPL");
         }
     }
     assert!(acked);
+    drop(socket);
+    fast.stop();
 }

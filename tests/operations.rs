@@ -15,9 +15,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 fn server() -> &'static TestServer {
     static SERVER: OnceLock<TestServer> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
         let config = format!("{SMALL_MARKET}\n[simulation]\nseed_days = 0.1\ntick_min_ms = 100\ntick_max_ms = 200\n");
-        TestServer::start(&config, &dir.path().join("operations.duckdb"), 21)
+        TestServer::start(&config, &shared_dir().join("operations.duckdb"), 21)
     })
 }
 

@@ -384,8 +384,9 @@ async fn day_orders_expire_at_midnight_utc_and_resting_orders_survive_a_restart(
 /// returns the fill event and what the rule expected.
 async fn until_fill<T>(m: &Market, socket: &mut Socket, rule: impl Fn(&[Decimal]) -> Option<T>) -> (Value, T) {
     let mut ticks = Vec::new();
-    for _ in 0..60 {
-        let mut events = advance(m, socket, 120, &mut ticks).await;
+    // Steps shorter than the engine's catch-up threshold, so every tick is streamed live.
+    for _ in 0..360 {
+        let mut events = advance(m, socket, 20, &mut ticks).await;
         if let Some(expected) = rule(&ticks) {
             let fill = match events.pop() {
                 Some(event) => event,

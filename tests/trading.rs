@@ -17,11 +17,10 @@ struct Frozen {
 fn frozen() -> &'static Frozen {
     static SERVER: OnceLock<Frozen> = OnceLock::new();
     SERVER.get_or_init(|| {
-        let dir = Box::leak(Box::new(tempfile::tempdir().unwrap()));
         let clock = Arc::new(ManualClock::starting_at(Timestamp::parse_rfc3339("2026-12-01T09:00:00Z").unwrap()));
         let config = format!("{SMALL_MARKET}\n[simulation]\nseed_days = 1\n");
         let server =
-            TestServer::start_with_clock(&config, &dir.path().join("trading.duckdb"), 11, clock as Arc<dyn Clock>);
+            TestServer::start_with_clock(&config, &shared_dir().join("trading.duckdb"), 11, clock as Arc<dyn Clock>);
         Frozen { server }
     })
 }

@@ -3,6 +3,7 @@
 //! as a value and randomness from seeded generators, so every rule is testable directly.
 
 pub mod candle;
+pub mod chart_window;
 pub mod instrument;
 pub mod ledger;
 pub mod market;

@@ -23,8 +23,11 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal, Poisson, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+/// Price steps per currency unit: every published price is a whole number of cents (paise,
+/// pence).
+pub const TICKS_PER_UNIT: f64 = 100.0;
 /// The smallest price step: every published price is a multiple of it.
-pub const TICK_SIZE: f64 = 0.01;
+pub const TICK_SIZE: f64 = 1.0 / TICKS_PER_UNIT;
 
 /// The diffusion keeps at least this share of the target variance, however jumpy the
 /// configuration, so a price never moves by jumps alone.
@@ -157,14 +160,27 @@ impl PriceModel {
 }
 
 /// Rounds to the tick size, never below one tick.
+///
+/// Divides by the whole number of ticks per unit rather than multiplying by 0.01 (which has no
+/// exact binary form): `49496.0 / 100.0` is the double nearest 494.96 and prints as `494.96`,
+/// while `49496.0 * 0.01` prints as `494.96000000000004`.
 pub fn round_to_tick(price: f64) -> f64 {
-    ((price / TICK_SIZE).round() * TICK_SIZE).max(TICK_SIZE)
+    ((price * TICKS_PER_UNIT).round() / TICKS_PER_UNIT).max(TICK_SIZE)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn a_rounded_price_prints_as_the_short_decimal_it_is() {
+        for cents in [1_u32, 10, 49_496, 50_846, 123_456_789] {
+            let price = round_to_tick(f64::from(cents) / 100.0 + 0.001);
+            let text = serde_json::to_string(&price).unwrap();
+            assert_eq!(text, format!("{}.{:02}", cents / 100, cents % 100).trim_end_matches('0').trim_end_matches('.'));
+        }
+    }
     use rand_chacha::ChaCha8Rng;
 
     const HOUR: f64 = 1.0 / (365.0 * 24.0);
@@ -261,7 +277,8 @@ mod tests {
         for _ in 0..10_000 {
             let price = model.step(HOUR * 24.0, 0.0, &mut rng).price;
             assert!(price >= TICK_SIZE);
-            assert!(((price / TICK_SIZE).round() * TICK_SIZE - price).abs() < 1e-9);
+            assert_eq!(price.to_string().parse::<f64>().unwrap(), price);
+            assert!(price.to_string().split('.').nth(1).is_none_or(|cents| cents.len() <= 2), "{price}");
         }
     }
 

@@ -5,7 +5,7 @@
 //! low and volume start afresh.
 
 use super::instrument::{Instrument, InstrumentType};
-use super::model::TICK_SIZE;
+use super::model::{TICK_SIZE, TICKS_PER_UNIT};
 use super::time::Timestamp;
 use serde::Serialize;
 
@@ -21,11 +21,23 @@ pub struct StoredDay {
     pub volume: u64,
     /// The close of the last day before the last tick's day, if any.
     pub previous_close: Option<f64>,
-    pub year_high: f64,
-    pub year_low: f64,
+    /// The high and low of each earlier day of the last 52 weeks, oldest first.
+    pub past_year: Vec<DayRange>,
     /// Mean volume of the stored complete days, if any.
     pub average_volume: Option<f64>,
 }
+
+/// One day's trading range, for the sliding 52-week range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayRange {
+    /// Days since the Unix epoch (UTC).
+    pub day: i64,
+    pub high: f64,
+    pub low: f64,
+}
+
+/// Days in the 52-week range, today included.
+pub const YEAR_RANGE_DAYS: i64 = 52 * 7;
 
 /// Valuation figures for a stock (or supply for a coin), fixed per instrument and scaled by
 /// the live price, so ratios move with the market as they would.
@@ -158,6 +170,8 @@ pub struct DayQuote {
     low: f64,
     previous_close: f64,
     volume: u64,
+    /// Earlier days inside the 52-week window, oldest first; today is `high`/`low`.
+    past_year: std::collections::VecDeque<DayRange>,
     year_high: f64,
     year_low: f64,
     average_volume: f64,
@@ -166,7 +180,7 @@ pub struct DayQuote {
 impl DayQuote {
     pub fn resume(instrument: &Instrument, stored: &StoredDay) -> Self {
         let valuation = Valuation::for_instrument(instrument);
-        DayQuote {
+        let mut quote = DayQuote {
             symbol: instrument.symbol.clone(),
             name: instrument.name.clone(),
             day: stored.last_time.day_number(),
@@ -177,11 +191,27 @@ impl DayQuote {
             low: stored.low,
             previous_close: stored.previous_close.unwrap_or(stored.open),
             volume: stored.volume,
-            year_high: stored.year_high.max(stored.last_price),
-            year_low: stored.year_low.min(stored.last_price),
+            past_year: stored.past_year.iter().copied().collect(),
+            year_high: stored.last_price,
+            year_low: stored.last_price,
             average_volume: stored.average_volume.unwrap_or(valuation.expected_daily_volume).round(),
             valuation,
+        };
+        quote.slide_year_range();
+        quote
+    }
+
+    /// Drops the days that left the 52-week window and recomputes its range (once a day, over
+    /// at most a year of days).
+    fn slide_year_range(&mut self) {
+        while self.past_year.front().is_some_and(|d| d.day <= self.day - YEAR_RANGE_DAYS) {
+            self.past_year.pop_front();
         }
+        let (high, low) = self
+            .past_year
+            .iter()
+            .fold((self.high.max(self.price), self.low.min(self.price)), |(h, l), d| (h.max(d.high), l.min(d.low)));
+        (self.year_high, self.year_low) = (high, low);
     }
 
     pub fn price(&self) -> f64 {
@@ -208,12 +238,14 @@ impl DayQuote {
     pub fn apply(&mut self, time: Timestamp, price: f64, volume: u64) {
         let day = time.day_number();
         if day != self.day {
+            self.past_year.push_back(DayRange { day: self.day, high: self.high, low: self.low });
             self.previous_close = self.price;
             self.open = price;
             self.high = price;
             self.low = price;
             self.volume = 0;
             self.day = day;
+            self.slide_year_range();
         }
         self.high = self.high.max(price);
         self.low = self.low.min(price);
@@ -224,16 +256,10 @@ impl DayQuote {
         self.time = time;
     }
 
-    /// Replaces the 52-week range with one read from storage (the window slides daily).
-    pub fn set_year_range(&mut self, high: f64, low: f64) {
-        self.year_high = high.max(self.price);
-        self.year_low = low.min(self.price);
-    }
-
     /// The live-stream frame for the last trade: bid and ask straddle the price by a spread of
     /// at least one tick a side.
     pub fn tick_frame(&self) -> TickFrame<'_> {
-        let half = (self.price * HALF_SPREAD / TICK_SIZE).round().max(1.0) * TICK_SIZE;
+        let half = (self.price * HALF_SPREAD * TICKS_PER_UNIT).round().max(1.0) / TICKS_PER_UNIT;
         TickFrame {
             symbol: &self.symbol,
             timestamp: self.time,
@@ -288,8 +314,10 @@ mod tests {
             low: 189.0,
             volume: 1_000,
             previous_close: Some(188.0),
-            year_high: 200.0,
-            year_low: 150.0,
+            past_year: vec![
+                DayRange { day: time.day_number() - 363, high: 200.0, low: 170.0 },
+                DayRange { day: time.day_number() - 353, high: 197.0, low: 150.0 },
+            ],
             average_volume: Some(5e6),
         };
         DayQuote::resume(&aapl, &stored)
@@ -316,6 +344,22 @@ mod tests {
         assert_eq!(s.previous_close, 192.0);
         assert_eq!((s.open, s.high, s.low, s.volume), (193.0, 193.0, 193.0, 7));
         assert_eq!(s.change, 1.0);
+    }
+
+    #[test]
+    fn the_52_week_range_slides_as_days_pass() {
+        let noon = Timestamp(20_000 * MICROS_PER_DAY + MICROS_PER_DAY / 2);
+        let mut quote = aapl_at(192.0, noon);
+        let s = quote.snapshot();
+        assert_eq!((s.fifty_two_week_high, s.fifty_two_week_low), (200.0, 150.0));
+        // The next day, the day with the high of 200 is 364 days old: out of the window.
+        quote.apply(noon.plus_micros(MICROS_PER_DAY), 191.0, 1);
+        let s = quote.snapshot();
+        assert_eq!((s.fifty_two_week_high, s.fifty_two_week_low), (197.0, 150.0));
+        // Ten days on, the day with the low of 150 has left too.
+        quote.apply(noon.plus_micros(11 * MICROS_PER_DAY), 191.5, 1);
+        let s = quote.snapshot();
+        assert_eq!((s.fifty_two_week_high, s.fifty_two_week_low), (195.0, 189.0));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::sync::atomic::{AtomicI64, Ordering};
 
-pub const MICROS_PER_SECOND: i64 = 1_000_000;
+pub const MICROS_PER_MILLI: i64 = 1_000;
+pub const MICROS_PER_SECOND: i64 = 1_000 * MICROS_PER_MILLI;
 pub const MICROS_PER_MINUTE: i64 = 60 * MICROS_PER_SECOND;
 pub const MICROS_PER_HOUR: i64 = 60 * MICROS_PER_MINUTE;
 pub const MICROS_PER_DAY: i64 = 24 * MICROS_PER_HOUR;

@@ -7,6 +7,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
 use serde_json::json;
 
+/// Seconds a client is told to wait before retrying a 503: a stalled price feed or a ledger
+/// that cannot write is back within seconds when it comes back at all.
+const RETRY_AFTER_SECS: u32 = 5;
+
 /// Every error body: `{"detail": "<human-readable reason>"}`; trading errors add a stable
 /// `code` (e.g. `insufficient_funds`, `too_many_decimals`) that a client may branch on.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -57,8 +61,17 @@ impl ResponseError for ApiError {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if let ApiError::Unauthorized(_) = self {
-            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::Unavailable(_) => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            ApiError::Trade { status, .. } if *status == StatusCode::SERVICE_UNAVAILABLE => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
+            _ => {}
         }
         let code = match self {
             ApiError::Trade { code, .. } => Some(*code),
@@ -92,15 +105,15 @@ impl From<TradeError> for ApiError {
             | TradeError::BadTimeInForce(_)
             | TradeError::MarketMismatch { .. }
             | TradeError::UnknownMarket(_)
-            | TradeError::BadUid
-            | TradeError::StalePrice(_) => StatusCode::BAD_REQUEST,
+            | TradeError::BadUid => StatusCode::BAD_REQUEST,
             TradeError::TooManyDecimals { .. }
             | TradeError::BadNumber { .. }
             | TradeError::Terms(_)
             | TradeError::TooManyOpenOrders(_) => StatusCode::UNPROCESSABLE_ENTITY,
             TradeError::OrderNotFound(_) => StatusCode::NOT_FOUND,
             TradeError::OrderClosed { .. } => StatusCode::CONFLICT,
-            TradeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // A stalled price feed is the server's problem, not the request's: retry shortly.
+            TradeError::StalePrice(_) | TradeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             TradeError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::Trade { status, code: e.reason(), detail: e.to_string() }
@@ -147,4 +160,20 @@ pub(super) fn json_config() -> web::JsonConfig {
         let response = HttpResponse::build(status).json(json!({ "detail": format!("invalid request body: {err}") }));
         actix_web::error::InternalError::from_response(err, response).into()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stale_price_is_the_servers_problem_with_a_time_to_retry() {
+        let response = ApiError::from(TradeError::StalePrice("AAPL".into())).error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let retry = response.headers().get(actix_web::http::header::RETRY_AFTER).expect("Retry-After");
+        assert_eq!(retry.to_str().unwrap(), RETRY_AFTER_SECS.to_string());
+        let refused = ApiError::from(TradeError::BadSide("hold".into())).error_response();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        assert!(refused.headers().get(actix_web::http::header::RETRY_AFTER).is_none());
+    }
 }

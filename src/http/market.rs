@@ -114,6 +114,9 @@ pub(super) async fn history(
         from: parse_time("from", query.from.as_deref())?,
         to: parse_time("to", query.to.as_deref())?,
     };
+    if let Some(body) = state.market.recent_history_json(&symbol, request)? {
+        return Ok(json(body));
+    }
     let market = state.market.clone();
     let candles = web::block(move || market.history(&symbol, request)).await??;
     Ok(HttpResponse::Ok().json(candles))

@@ -20,6 +20,7 @@ pub use order_book::OrderAnnouncer;
 
 use crate::auth::Identity;
 use crate::config::StreamSettings;
+use crate::health::Health;
 use crate::ledger::Trading;
 use crate::live::bus::Bus;
 use crate::market_data::MarketData;
@@ -39,6 +40,7 @@ pub struct AppState {
     pub stream: StreamSettings,
     pub shutdown: CancellationToken,
     pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
     pub store: Arc<Store>,
     pub identity: Arc<Identity>,
     /// The bearer token of `/api/v1/admin/`; `None` turns those routes off.

@@ -59,5 +59,12 @@ impl Modify for BearerAuth {
 }
 
 pub(super) fn configure(cfg: &mut actix_web::web::ServiceConfig) {
-    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+    // People type `/docs`; the page lives at `/docs/` (its assets are relative to it).
+    cfg.route(
+        "/docs",
+        actix_web::web::get().to(|| async {
+            actix_web::HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
+        }),
+    )
+    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
 }

@@ -68,13 +68,13 @@ pub struct PlacedView {
 #[utoipa::path(post, path = "/api/v1/orders/place", tag = "trading", request_body = PlaceOrderBody,
     responses(
         (status = 200, description = "Accepted: a market order (or a marketable limit) filled at the server's latest price, a resting order placed with its hold, or an ioc/fok order that could not fill canceled; committed", body = PlacedView),
-        (status = 400, description = "Refused: funds, holdings, symbol, side, quantity, market or stale price", body = ErrorBody),
+        (status = 400, description = "Refused: funds, holdings, symbol, side, quantity or market", body = ErrorBody),
         (status = 401, description = "Missing or invalid token (verified identity modes)", body = ErrorBody),
         (status = 403, description = "The token belongs to another user", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "The body is not application/json", body = ErrorBody),
         (status = 422, description = "Input that does not fit the schema; a quantity with more than six decimals (too_many_decimals); terms that do not fit the order type; a price off the 0.01 grid or above 100x the last; too many open orders", body = ErrorBody),
-        (status = 503, description = "The ledger cannot record orders right now (e.g. disk full)", body = ErrorBody)
+        (status = 503, description = "No fresh price (the feed stalled) or the ledger cannot record orders right now (e.g. disk full); Retry-After says when to try again", body = ErrorBody)
     ), security((), ("bearer" = [])))]
 pub(super) async fn place(
     req: HttpRequest,

@@ -13,8 +13,9 @@
 //!
 //! Slow clients: a client that falls `stream.channel_capacity` frames behind skips the oldest
 //! ones and carries on with fresh data (it is told how many it missed); a client whose socket
-//! accepts no frame for `stream.send_timeout_secs` is disconnected. Neither can delay the engine
-//! or any other client.
+//! accepts any frame (a tick, an acknowledgement, a pong, a ping, the close) for
+//! `stream.send_timeout_secs` is disconnected. Neither can delay the engine, any other client or
+//! a shutdown.
 
 use super::AppState;
 use crate::auth::Identity;
@@ -87,7 +88,9 @@ pub(super) async fn connect(
         state.metrics.ws_clients.inc();
         let reason = serve_client(session.clone(), messages, &state).await;
         state.metrics.ws_clients.dec();
-        let _ = session.close(Some(reason)).await;
+        // The close frame waits behind whatever the client left unread: bounded like any send.
+        let send_timeout = Duration::from_secs(state.stream.send_timeout_secs);
+        let _ = tokio::time::timeout(send_timeout, session.close(Some(reason))).await;
     });
     Ok(response)
 }
@@ -216,11 +219,11 @@ async fn serve_client(
     let mut rate = RateLimit::new();
 
     let hello = json!({"type": "system", "message": "Connected to Market Stream"}).to_string();
-    if session.text(hello).await.is_err() {
-        return CloseCode::Normal.into();
+    if let Err(reason) = bounded(state, send_timeout, session.text(hello)).await {
+        return reason;
     }
     loop {
-        tokio::select! {
+        let sent = tokio::select! {
             biased;
             _ = state.shutdown.cancelled() => {
                 return CloseReason { code: CloseCode::Restart, description: Some("server shutting down".into()) };
@@ -235,16 +238,10 @@ async fn serve_client(
                         }
                         let ack = handle_orders_text(&text, &mut orders_of, &state.identity)
                             .unwrap_or_else(|| handle_client_text(&text, &mut subscription, universe));
-                        if session.text(ack.to_string()).await.is_err() {
-                            return CloseCode::Normal.into();
-                        }
+                        bounded(state, send_timeout, session.text(ack.to_string())).await
                     }
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                        if session.pong(&bytes).await.is_err() {
-                            return CloseCode::Normal.into();
-                        }
-                    }
-                    Some(Ok(AggregatedMessage::Pong(_) | AggregatedMessage::Binary(_))) => {}
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => bounded(state, send_timeout, session.pong(&bytes)).await,
+                    Some(Ok(AggregatedMessage::Pong(_) | AggregatedMessage::Binary(_))) => Ok(()),
                     Some(Ok(AggregatedMessage::Close(_))) | None => return CloseCode::Normal.into(),
                     Some(Err(e)) => {
                         return CloseReason { code: CloseCode::Protocol, description: Some(e.to_string()) };
@@ -256,35 +253,50 @@ async fn serve_client(
                     state.metrics.dropped_client("heartbeat");
                     return CloseReason { code: CloseCode::Away, description: Some("no heartbeat".into()) };
                 }
-                if session.ping(b"").await.is_err() {
-                    return CloseCode::Normal.into();
-                }
+                bounded(state, send_timeout, session.ping(b"")).await
             }
             frame = frames.recv() => match frame {
-                Ok(Frame { topic, text }) => {
-                    let wanted = match &topic {
-                        Topic::Order(uid) => orders_of.as_deref() == Some(&**uid),
-                        other => subscription.wants(other),
-                    };
-                    if !wanted {
-                        continue;
-                    }
-                    match tokio::time::timeout(send_timeout, session.text(text)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(_)) => return CloseCode::Normal.into(),
-                        Err(_) => {
-                            state.metrics.dropped_client("slow");
-                            return CloseReason { code: CloseCode::Policy, description: Some("client too slow".into()) };
-                        }
-                    }
+                Ok(Frame { topic, text }) if wanted(&topic, &subscription, orders_of.as_deref()) => {
+                    bounded(state, send_timeout, session.text(text)).await
                 }
+                Ok(_) => Ok(()),
                 Err(RecvError::Lagged(missed)) => {
                     state.metrics.ws_frames_lagged.inc_by(missed);
                     let notice = json!({"type": "system", "event": "lagged", "message": "Skipped to fresh data", "missed": missed});
-                    let _ = tokio::time::timeout(send_timeout, session.text(notice.to_string())).await;
+                    bounded(state, send_timeout, session.text(notice.to_string())).await
                 }
                 Err(RecvError::Closed) => return CloseCode::Restart.into(),
             },
+        };
+        if let Err(reason) = sent {
+            return reason;
+        }
+    }
+}
+
+/// Whether a client gets a frame: ticks and news by its subscription, order events only if it
+/// follows that user's orders.
+fn wanted(topic: &Topic, subscription: &Subscription, orders_of: Option<&str>) -> bool {
+    match topic {
+        Topic::Order(uid) => orders_of == Some(&**uid),
+        other => subscription.wants(other),
+    }
+}
+
+/// Waits at most `limit` for one send to the client. Every send goes through here: a client
+/// that stops reading fills its socket, and an unbounded wait would hold this task (and a
+/// graceful shutdown) for good. The answer is why to close, when the client must go.
+async fn bounded(
+    state: &AppState,
+    limit: Duration,
+    send: impl Future<Output = Result<(), actix_ws::Closed>>,
+) -> Result<(), CloseReason> {
+    match tokio::time::timeout(limit, send).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(actix_ws::Closed)) => Err(CloseCode::Normal.into()),
+        Err(_) => {
+            state.metrics.dropped_client("slow");
+            Err(CloseReason { code: CloseCode::Policy, description: Some("client too slow".into()) })
         }
     }
 }

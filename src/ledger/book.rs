@@ -216,6 +216,7 @@ mod tests {
             metrics: Arc::default(),
             limits: OrderLimits { max_open_per_user: 10, stop_hold_buffer_percent: Decimal::from(5) },
             announce: Arc::new(()),
+            health: Arc::default(),
         }
         .start()
         .unwrap();

@@ -8,10 +8,11 @@ use crate::domain::instrument::Universe;
 use crate::domain::ledger::{Account, price_to_decimal};
 use crate::domain::orders::OrderType;
 use crate::domain::time::{Clock, Timestamp};
+use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::storage::Store;
 use crate::storage::ledger::{FilledOrder, LedgerBatch, NewUser, OrderRecord, WatchChange, commit_ledger};
 use crate::storage::orders::OrderInfo;
+use crate::storage::{Fault, StorageError, Store};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -58,6 +59,8 @@ pub struct LedgerWriter {
     pub metrics: Arc<Metrics>,
     pub limits: OrderLimits,
     pub announce: Arc<dyn Announce>,
+    /// Told when the writer dies (a panic, an invalidated database): the server then stops.
+    pub health: Arc<Health>,
 }
 
 /// A reply owed once the group commits.
@@ -132,23 +135,42 @@ impl LedgerWriter {
         std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
-                while let Some(first) = receiver.blocking_recv() {
-                    let mut group = Group::default();
-                    group.orders.ids_before = (state.next_order_id, state.next_event_id);
-                    self.drain_ticks(&mut state, &mut group);
-                    self.apply(&mut state, &mut group, first);
-                    while group.replies.len() < MAX_GROUP {
-                        match receiver.try_recv() {
-                            Ok(command) => self.apply(&mut state, &mut group, command),
-                            Err(_) => break,
-                        }
-                    }
-                    self.commit(&conn, &mut state, group, &portfolios);
+                // A panic must not leave a server that answers 503 to every order for good:
+                // it is caught here and reported, and the server stops to be restarted.
+                let run = std::panic::AssertUnwindSafe(|| self.serve(&conn, &mut state, &mut receiver, &portfolios));
+                match std::panic::catch_unwind(run) {
+                    Ok(Ok(())) => tracing::debug!("ledger writer stopped"),
+                    Ok(Err(e)) => self.health.fail(format!("the ledger database failed: {e}")),
+                    Err(panic) => self.health.fail(format!("the ledger writer panicked: {}", panic_message(&*panic))),
                 }
-                tracing::debug!("ledger writer stopped");
             })
             .map_err(|e| TradeError::Unavailable(e.to_string()))?;
         Ok(trading)
+    }
+
+    /// Applies and commits groups until every sender is gone, or until the database is
+    /// invalidated (every later commit would fail too).
+    fn serve(
+        &self,
+        conn: &duckdb::Connection,
+        state: &mut State,
+        receiver: &mut mpsc::Receiver<Command>,
+        portfolios: &DashMap<String, Arc<Portfolio>>,
+    ) -> Result<(), StorageError> {
+        while let Some(first) = receiver.blocking_recv() {
+            let mut group = Group::default();
+            group.orders.ids_before = (state.next_order_id, state.next_event_id);
+            self.drain_ticks(state, &mut group);
+            self.apply(state, &mut group, first);
+            while group.replies.len() < MAX_GROUP {
+                match receiver.try_recv() {
+                    Ok(command) => self.apply(state, &mut group, command),
+                    Err(_) => break,
+                }
+            }
+            self.commit(conn, state, group, portfolios)?;
+        }
+        Ok(())
     }
 
     /// Registers `uid` if new, remembering its prior state for rollback.
@@ -234,14 +256,15 @@ impl LedgerWriter {
     }
 
     /// Writes the group in one transaction, then answers everyone: with their results if it
-    /// committed, with "unavailable" (and every change undone) if it did not.
+    /// committed, with "unavailable" (and every change undone) if it did not. An error that
+    /// leaves the database unusable is returned once everyone is answered.
     fn commit(
         &self,
         conn: &duckdb::Connection,
         state: &mut State,
         group: Group,
         portfolios: &DashMap<String, Arc<Portfolio>>,
-    ) {
+    ) -> Result<(), StorageError> {
         let batch = &group.batch;
         let started = std::time::Instant::now();
         let outcome = if batch.is_empty() { Ok(()) } else { commit_ledger(conn, batch) };
@@ -277,7 +300,10 @@ impl LedgerWriter {
                     }
                 }
                 self.undo(state, group.orders);
-                let detail = storage_detail(&e);
+                let detail = match e.fault() {
+                    Fault::DiskFull => "the server's disk is full; nothing was recorded".to_string(),
+                    _ => "the order could not be recorded; nothing was changed".to_string(),
+                };
                 for reply in group.replies {
                     match reply {
                         Reply::Unit(tx, _) => drop(tx.send(Err(TradeError::Unavailable(detail.clone())))),
@@ -292,18 +318,22 @@ impl LedgerWriter {
                         }
                     }
                 }
+                if e.fault() == Fault::Invalidated {
+                    return Err(e);
+                }
             }
         }
+        Ok(())
     }
 }
 
-fn storage_detail(e: &crate::storage::StorageError) -> String {
-    let text = e.to_string();
-    if text.contains("No space left") || text.contains("disk is full") {
-        "the server's disk is full; nothing was recorded".into()
-    } else {
-        "the order could not be recorded; nothing was changed".into()
-    }
+/// The text a panic was raised with, when it is text.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message")
 }
 
 #[cfg(test)]
@@ -321,23 +351,76 @@ mod tests {
         }
     }
 
-    fn writer(quoted_at: Timestamp, now: Timestamp) -> (Trading, tempfile::TempDir) {
+    /// A quote source with a bug: it panics on the ledger writer's thread.
+    struct PanickingQuote;
+
+    impl QuoteSource for PanickingQuote {
+        fn latest(&self, _: usize) -> (f64, Timestamp) {
+            panic!("no quote for you")
+        }
+    }
+
+    fn start(quotes: Arc<dyn QuoteSource>, now: Timestamp, health: Arc<Health>) -> (Trading, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("ledger.duckdb"), "128MB", 1).unwrap());
-        let trading = LedgerWriter {
+        (start_on(store, quotes, now, health), dir)
+    }
+
+    fn start_on(store: Arc<Store>, quotes: Arc<dyn QuoteSource>, now: Timestamp, health: Arc<Health>) -> Trading {
+        LedgerWriter {
             universe: Arc::new(Universe::new(default_universe()).unwrap()),
             store,
-            quotes: Arc::new(FixedQuote(100.0, quoted_at)),
+            quotes,
             clock: Arc::new(ManualClock::starting_at(now)),
             starting_cash: Decimal::from(10_000),
             max_quote_age_micros: 15_000_000,
             metrics: Arc::default(),
             limits: OrderLimits { max_open_per_user: 3, stop_hold_buffer_percent: Decimal::from(5) },
             announce: Arc::new(()),
+            health,
         }
         .start()
-        .unwrap();
-        (trading, dir)
+        .unwrap()
+    }
+
+    fn writer(quoted_at: Timestamp, now: Timestamp) -> (Trading, tempfile::TempDir) {
+        start(Arc::new(FixedQuote(100.0, quoted_at)), now, Arc::default())
+    }
+
+    #[tokio::test]
+    async fn a_group_whose_commit_fails_is_undone_in_memory_and_a_retry_is_as_if_it_never_happened() {
+        let now = Timestamp::from_seconds(1_800_000_000);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("ledger.duckdb"), "128MB", 1).unwrap());
+        let trading = start_on(store.clone(), Arc::new(FixedQuote(100.0, now)), now, Arc::default());
+        let first = trading.place(super::super::OrderRequest { firebase_uid: "v".into(), ..buy("1") }).await.unwrap();
+
+        // A row the writer does not know of makes its next commit for "u" fail.
+        let sneaky = store.ledger_connection().unwrap();
+        sneaky.execute("INSERT INTO users VALUES ('u', now())", []).unwrap();
+        let failed = trading.place(buy("2.5")).await;
+        assert!(matches!(failed, Err(TradeError::Unavailable(_))), "{failed:?}");
+        assert!(!trading.is_registered("u"), "the refused group left no account behind");
+
+        sneaky.execute("DELETE FROM users WHERE firebase_uid = 'u'", []).unwrap();
+        let retried = trading.place(buy("2.5")).await.unwrap();
+        assert_eq!(retried.order.id, first.order.id + 1, "the failed group's order id was given back");
+        assert_eq!(retried.new_balance, Decimal::from(9_750), "nothing of the failed group was kept");
+        assert_eq!(
+            trading.portfolio("v").unwrap().account.balance(crate::domain::instrument::Currency::Usd),
+            Decimal::from(9_900)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_writer_that_panics_fails_the_server_with_the_cause() {
+        let health = Arc::new(Health::default());
+        let (trading, _dir) = start(Arc::new(PanickingQuote), Timestamp::from_seconds(1_800_000_000), health.clone());
+        assert!(matches!(trading.place(buy("1")).await, Err(TradeError::Unavailable(_))));
+        tokio::time::timeout(std::time::Duration::from_secs(10), health.failed()).await.expect("failure reported");
+        let cause = health.failure().unwrap();
+        assert!(cause.contains("panicked") && cause.contains("no quote for you"), "{cause}");
+        assert!(matches!(trading.place(buy("1")).await, Err(TradeError::Unavailable(_))), "later orders refused");
     }
 
     fn buy(quantity: &str) -> super::super::OrderRequest {

@@ -11,10 +11,12 @@
 
 use crate::domain::market::Tick;
 use crate::domain::news::NewsEvent;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Ticks kept while the database refuses writes (disk full, say) before the oldest are
-/// dropped: about an hour of the default market, a few megabytes.
+/// dropped: about an hour of the default market, a few megabytes. Every drop is counted.
 pub const MAX_BUFFERED_TICKS: usize = 64 * 1024;
 
 #[derive(Debug, Default, Clone)]
@@ -25,7 +27,9 @@ pub struct Pending {
 
 #[derive(Default)]
 struct State {
-    queued: Pending,
+    /// A ring, so dropping the oldest tick of a full buffer costs nothing.
+    queued_ticks: VecDeque<Tick>,
+    queued_news: Vec<NewsEvent>,
     in_flight: Arc<Pending>,
 }
 
@@ -33,34 +37,34 @@ struct State {
 pub struct WriteBuffer {
     state: Mutex<State>,
     gate: RwLock<()>,
+    /// Ticks dropped because the buffer was full, not yet reported.
+    dropped: AtomicU64,
 }
 
 impl WriteBuffer {
-    pub fn push_tick(&self, tick: Tick) -> usize {
+    /// Queues a tick; when the buffer is full the oldest queued tick makes room (and is counted).
+    pub fn push_tick(&self, tick: Tick) {
         let mut state = self.state.lock().expect("buffer lock");
-        if state.queued.ticks.len() >= MAX_BUFFERED_TICKS {
-            state.queued.ticks.remove(0);
+        if state.queued_ticks.len() + state.in_flight.ticks.len() >= MAX_BUFFERED_TICKS
+            && state.queued_ticks.pop_front().is_some()
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        state.queued.ticks.push(tick);
-        state.queued.ticks.len()
+        state.queued_ticks.push_back(tick);
     }
 
     pub fn push_news(&self, news: NewsEvent) {
-        self.state.lock().expect("buffer lock").queued.news.push(news);
+        self.state.lock().expect("buffer lock").queued_news.push(news);
     }
 
     /// Moves everything queued into flight and returns it for writing. A batch that was in
     /// flight and not released (its write failed) is put in front, so nothing is lost.
     pub fn take_batch(&self) -> Arc<Pending> {
         let mut state = self.state.lock().expect("buffer lock");
-        let queued = std::mem::take(&mut state.queued);
         let mut batch = Pending::clone(&state.in_flight);
-        batch.ticks.extend(queued.ticks);
-        batch.news.extend(queued.news);
-        if batch.ticks.len() > MAX_BUFFERED_TICKS {
-            let excess = batch.ticks.len() - MAX_BUFFERED_TICKS;
-            batch.ticks.drain(..excess);
-        }
+        let queued = std::mem::take(&mut state.queued_ticks);
+        batch.ticks.extend(queued);
+        batch.news.append(&mut state.queued_news);
         state.in_flight = Arc::new(batch);
         state.in_flight.clone()
     }
@@ -83,13 +87,18 @@ impl WriteBuffer {
     /// Copies the unflushed ticks that satisfy `keep`, oldest first, and the unflushed news.
     pub fn unflushed(&self, keep: impl Fn(&Tick) -> bool) -> (Vec<Tick>, Vec<NewsEvent>) {
         let state = self.state.lock().expect("buffer lock");
-        let ticks = state.in_flight.ticks.iter().chain(&state.queued.ticks).filter(|t| keep(t)).copied().collect();
-        let news = state.in_flight.news.iter().chain(&state.queued.news).cloned().collect();
+        let ticks = state.in_flight.ticks.iter().chain(&state.queued_ticks).filter(|t| keep(t)).copied().collect();
+        let news = state.in_flight.news.iter().chain(&state.queued_news).cloned().collect();
         (ticks, news)
     }
 
     pub fn queued_ticks(&self) -> usize {
-        self.state.lock().expect("buffer lock").queued.ticks.len()
+        self.state.lock().expect("buffer lock").queued_ticks.len()
+    }
+
+    /// Ticks dropped since the last call (a full buffer while the database refused writes).
+    pub fn take_dropped(&self) -> u64 {
+        self.dropped.swap(0, Ordering::Relaxed)
     }
 }
 
@@ -112,6 +121,21 @@ mod tests {
         assert_eq!(buffer.unflushed(|_| true).0.len(), 2);
         buffer.release_in_flight();
         assert_eq!(buffer.unflushed(|_| true).0, vec![tick(2)]);
+    }
+
+    #[test]
+    fn a_full_buffer_drops_the_oldest_ticks_and_counts_them() {
+        let buffer = WriteBuffer::default();
+        buffer.push_tick(tick(0));
+        buffer.take_batch(); // in flight and failing: it still counts against the limit
+        for n in 1..=MAX_BUFFERED_TICKS as i64 + 2 {
+            buffer.push_tick(tick(n));
+        }
+        assert_eq!(buffer.take_dropped(), 3);
+        assert_eq!(buffer.take_dropped(), 0, "reported once");
+        let retry = buffer.take_batch();
+        assert_eq!(retry.ticks.len(), MAX_BUFFERED_TICKS);
+        assert_eq!((retry.ticks[0], retry.ticks[1]), (tick(0), tick(4)), "the failed batch first, then the newest");
     }
 
     #[test]

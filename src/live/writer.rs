@@ -3,13 +3,16 @@
 //! the retention period.
 //!
 //! It is the only writer of market data, so batches never conflict. The database work runs on
-//! the blocking pool; the engine keeps ticking meanwhile.
+//! the blocking pool; the engine keeps ticking meanwhile. The engine also flushes through it,
+//! chunk by chunk, when it catches up on a long stretch of missed time; one flush runs at a
+//! time.
 
 use super::buffer::WriteBuffer;
 use crate::domain::time::{Clock, MICROS_PER_HOUR, Timestamp};
+use crate::health::Health;
 use crate::metrics::Metrics;
-use crate::storage::{Batch, Store};
-use std::sync::Arc;
+use crate::storage::{Batch, Fault, Store};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -21,11 +24,16 @@ pub struct Writer {
     pub interval: Duration,
     pub retention_micros: i64,
     pub metrics: Arc<Metrics>,
+    /// Told when the database is invalidated: no later write can succeed in this process.
+    pub health: Arc<Health>,
+    /// Held for a whole flush: two flushes taking and releasing the in-flight batch at once
+    /// would write it twice.
+    pub flushing: Mutex<()>,
 }
 
 impl Writer {
-    pub async fn run(self, shutdown: CancellationToken) {
-        let writer = Arc::new(self);
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let writer = self;
         let mut ticker = tokio::time::interval(writer.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
@@ -52,7 +60,11 @@ impl Writer {
     fn flush_and_prune(&self, prune_at: Option<Timestamp>) -> Result<(), ()> {
         self.flush().map_err(|e| {
             self.metrics.flush_failures.inc();
-            tracing::error!(error = %e, "writing ticks failed; they stay buffered and are retried")
+            if e.fault() == Fault::Invalidated {
+                self.health.fail(format!("the market database failed: {e}"));
+            } else {
+                tracing::error!(error = %e, "writing ticks failed; they stay buffered and are retried")
+            }
         })?;
         if let Some(now) = prune_at {
             let cutoff = Timestamp(now.0 - self.retention_micros);
@@ -65,8 +77,18 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes everything buffered. Public for shutdown and tests.
+    /// Writes everything buffered, and reports ticks the buffer had to drop. Public for
+    /// shutdown, the engine's catch-up and tests.
     pub fn flush(&self) -> Result<(), crate::storage::StorageError> {
+        let _flushing = self.flushing.lock().expect("flush lock");
+        let dropped = self.buffer.take_dropped();
+        if dropped > 0 {
+            self.metrics.ticks_dropped.inc_by(dropped);
+            tracing::warn!(
+                dropped,
+                "the write buffer was full while the database refused writes: oldest ticks dropped"
+            );
+        }
         let batch = self.buffer.take_batch();
         if batch.ticks.is_empty() && batch.news.is_empty() {
             return Ok(());

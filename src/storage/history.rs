@@ -1,15 +1,14 @@
 //! The read path: candles for charts, the day statistics quotes resume from, and news.
 
+use super::schema::rollup_table;
 use super::{Result, Store, ts_value};
-use crate::domain::candle::{Candle, Rollup, Timeframe};
+use crate::domain::candle::{Candle, Timeframe};
 use crate::domain::news::{NewsEvent, Scope};
-use crate::domain::quote::StoredDay;
+use crate::domain::quote::{DayRange, StoredDay, YEAR_RANGE_DAYS};
 use crate::domain::time::{MICROS_PER_DAY, Timestamp};
 use duckdb::types::Value;
 use std::collections::HashMap;
 
-/// Days of daily candles read to rebuild quotes: the 52-week range needs a year.
-const YEAR_DAYS: i64 = 366;
 /// Complete days averaged for `avgVolume`.
 const AVERAGE_VOLUME_DAYS: usize = 30;
 
@@ -21,38 +20,60 @@ pub struct HistoryWindow {
     pub last: Timestamp,
 }
 
-fn rollup_table(rollup: Rollup) -> &'static str {
-    match rollup {
-        Rollup::Minute => "candle_1m",
-        Rollup::Hour => "candle_1h",
-        Rollup::Day => "candle_1d",
-    }
+/// The columns of a chart candle aggregated from rollup rows: `b` is the bucket start.
+fn candle_columns(tf: Timeframe) -> String {
+    format!(
+        "epoch_us(time_bucket({interval}, bucket)) AS b,
+         arg_min(open, bucket), max(high), min(low), arg_max(close, bucket), sum(volume)::BIGINT",
+        interval = tf.sql_interval()
+    )
+}
+
+/// Reads the [`candle_columns`] starting at column `at`.
+fn candle_row(r: &duckdb::Row<'_>, at: usize) -> duckdb::Result<Candle> {
+    Ok(Candle {
+        timestamp: Timestamp(r.get(at)?),
+        open: r.get(at + 1)?,
+        high: r.get(at + 2)?,
+        low: r.get(at + 3)?,
+        close: r.get(at + 4)?,
+        volume: r.get::<_, i64>(at + 5)? as u64,
+    })
 }
 
 impl Store {
     /// Stored candles of `symbol` in the window, oldest first.
     pub fn candles(&self, symbol: &str, window: &HistoryWindow) -> Result<Vec<Candle>> {
         let tf = window.timeframe;
-        let table = rollup_table(tf.source());
-        let end = tf.shift(window.last, 1);
         let sql = format!(
-            "SELECT epoch_us(time_bucket({interval}, bucket)) AS b,
-                    arg_min(open, bucket), max(high), min(low), arg_max(close, bucket), sum(volume)::BIGINT
-             FROM {table} WHERE symbol = ? AND bucket >= ? AND bucket < ?
+            "SELECT {columns} FROM {table} WHERE symbol = ? AND bucket >= ? AND bucket < ?
              GROUP BY b ORDER BY b",
-            interval = tf.sql_interval()
+            columns = candle_columns(tf),
+            table = rollup_table(tf.source())
         );
+        let end = tf.shift(window.last, 1);
         self.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(duckdb::params![symbol, ts_value(window.first), ts_value(end)], |r| {
-                Ok(Candle {
-                    timestamp: Timestamp(r.get(0)?),
-                    open: r.get(1)?,
-                    high: r.get(2)?,
-                    low: r.get(3)?,
-                    close: r.get(4)?,
-                    volume: r.get::<_, i64>(5)? as u64,
-                })
+            let rows =
+                stmt.query_map(duckdb::params![symbol, ts_value(window.first), ts_value(end)], |r| candle_row(r, 0))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// The stored candles of every symbol in the window: by symbol, each oldest first.
+    pub fn candles_of_all(&self, window: &HistoryWindow) -> Result<Vec<(String, Candle)>> {
+        let tf = window.timeframe;
+        let sql = format!(
+            "SELECT symbol, {columns} FROM {table} WHERE bucket >= ? AND bucket < ?
+             GROUP BY symbol, b ORDER BY symbol, b",
+            columns = candle_columns(tf),
+            table = rollup_table(tf.source())
+        );
+        let end = tf.shift(window.last, 1);
+        self.read(|c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(duckdb::params![ts_value(window.first), ts_value(end)], |r| {
+                Ok((r.get(0)?, candle_row(r, 1)?))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
@@ -60,7 +81,7 @@ impl Store {
 
     /// What each symbol's quote resumes from, read from the daily rollup.
     pub fn stored_days(&self, now: Timestamp) -> Result<HashMap<String, StoredDay>> {
-        let since = Timestamp(now.0 - YEAR_DAYS * MICROS_PER_DAY);
+        let since = Timestamp(now.0 - YEAR_RANGE_DAYS * MICROS_PER_DAY);
         let rows: Vec<(String, Candle, i64)> = self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT symbol, epoch_us(bucket), open, high, low, close, volume, epoch_us(last_ts)
@@ -134,8 +155,10 @@ fn stored_day(days: &[(Candle, i64)]) -> StoredDay {
         low: today.low,
         volume: today.volume,
         previous_close: earlier.last().map(|(c, _)| c.close),
-        year_high: days.iter().map(|(c, _)| c.high).fold(f64::MIN, f64::max),
-        year_low: days.iter().map(|(c, _)| c.low).fold(f64::MAX, f64::min),
+        past_year: earlier
+            .iter()
+            .map(|(c, _)| DayRange { day: c.timestamp.day_number(), high: c.high, low: c.low })
+            .collect(),
         average_volume: (!recent.is_empty()).then(|| recent.iter().sum::<u64>() as f64 / recent.len() as f64),
     }
 }

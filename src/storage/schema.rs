@@ -5,6 +5,8 @@
 //! the same transaction that stores the ticks: charts never scan raw ticks, and raw ticks can
 //! be dropped after the retention period while candles stay.
 
+use crate::domain::candle::Rollup;
+
 /// Version 2 made the ledger append-only (see `LEDGER_VIEWS`); version 1 files are migrated
 /// when opened.
 pub const SCHEMA_VERSION: i32 = 2;
@@ -130,9 +132,20 @@ SELECT * FROM (
 ) WHERE quantity_micros > 0;
 ";
 
-/// The three candle rollups share one layout.
-pub const ROLLUP_TABLES: [(&str, &str); 3] =
-    [("candle_1m", "INTERVAL 1 MINUTE"), ("candle_1h", "INTERVAL 1 HOUR"), ("candle_1d", "INTERVAL 1 DAY")];
+/// The table and bucket width in SQL of each candle rollup. The rollups themselves are the
+/// domain's [`Rollup`]; this is the one place that names them in SQL.
+pub fn rollup_sql(rollup: Rollup) -> (&'static str, &'static str) {
+    match rollup {
+        Rollup::Minute => ("candle_1m", "INTERVAL 1 MINUTE"),
+        Rollup::Hour => ("candle_1h", "INTERVAL 1 HOUR"),
+        Rollup::Day => ("candle_1d", "INTERVAL 1 DAY"),
+    }
+}
+
+/// The table of a candle rollup; the three share one layout.
+pub fn rollup_table(rollup: Rollup) -> &'static str {
+    rollup_sql(rollup).0
+}
 
 pub fn create_rollup(table: &str) -> String {
     format!(

@@ -2,6 +2,7 @@
 //! transaction, so a crash leaves either the whole batch or none of it.
 
 use super::{Result, Store, schema, transaction, ts_value};
+use crate::domain::candle::Rollup;
 use crate::domain::market::Tick;
 use crate::domain::news::NewsEvent;
 use crate::domain::time::Timestamp;
@@ -57,7 +58,8 @@ impl Store {
                 appender.flush()?;
                 drop(appender);
                 conn.execute_batch("INSERT INTO price_ticks SELECT * FROM batch_ticks")?;
-                for (table, interval) in schema::ROLLUP_TABLES {
+                for rollup in Rollup::ALL {
+                    let (table, interval) = schema::rollup_sql(rollup);
                     conn.execute_batch(&schema::merge_rollup(table, interval))?;
                 }
                 conn.execute_batch("DELETE FROM batch_ticks; DROP TABLE IF EXISTS merged")?;
@@ -126,8 +128,8 @@ impl Store {
         let conn = self.writer.lock().expect("writer");
         transaction(&conn, || {
             conn.execute_batch("DELETE FROM price_ticks; DELETE FROM news_events;")?;
-            for (table, _) in schema::ROLLUP_TABLES {
-                conn.execute_batch(&format!("DELETE FROM {table}"))?;
+            for rollup in Rollup::ALL {
+                conn.execute_batch(&format!("DELETE FROM {}", schema::rollup_table(rollup)))?;
             }
             Ok(())
         })

@@ -4,6 +4,7 @@
 
 use finlearn::config::{Overrides, Settings};
 use finlearn::domain::time::{Clock, SystemClock};
+use finlearn::health::Health;
 use finlearn::startup::{Application, Stopper};
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -68,10 +69,32 @@ annual_volatility = 0.6
 annual_drift = 0.25
 "#;
 
+/// The directory of a server shared by every test of one file. The server lives in a static
+/// that is never dropped, so the directory is removed when the test process exits.
+pub fn shared_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    extern "C" fn remove() {
+        if let Some(dir) = DIR.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    unsafe extern "C" {
+        fn atexit(callback: extern "C" fn()) -> i32;
+    }
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        // SAFETY: `remove` is a plain function that stays valid for the life of the process.
+        unsafe { atexit(remove) };
+        dir
+    })
+}
+
 pub struct TestServer {
     pub base: String,
     pub ws: String,
     pub data: PathBuf,
+    /// The server's readiness, to fail it as a dying part would.
+    pub health: Arc<Health>,
     stopper: Stopper,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
@@ -99,18 +122,35 @@ impl TestServer {
                         return Err(e);
                     }
                 };
-                tx.send(Ok((app.port(), app.stopper()))).unwrap();
+                tx.send(Ok((app.port(), app.stopper(), app.health()))).unwrap();
                 app.run_until_stopped().await
             })
         });
-        let (port, stopper) = rx.recv().unwrap().expect("server starts");
+        let (port, stopper, health) = rx.recv().unwrap().expect("server starts");
         TestServer {
             base: format!("http://127.0.0.1:{port}"),
             ws: format!("ws://127.0.0.1:{port}/ws/market/stream"),
             data: data.into(),
+            health,
             stopper,
             thread: Some(thread),
         }
+    }
+
+    /// Stops gracefully and returns how the server ended; panics if it takes longer than
+    /// `limit` (a hang, not a slow machine: the bound is generous).
+    pub fn stop_within(mut self, limit: Duration) -> anyhow::Result<()> {
+        let stopper = self.stopper.clone();
+        std::thread::spawn(move || actix_web::rt::System::new().block_on(async move { stopper.stop().await }));
+        self.ended_within(limit)
+    }
+
+    /// Waits for the server to end by itself (a failure stops it) and returns how it ended.
+    pub fn ended_within(&mut self, limit: Duration) -> anyhow::Result<()> {
+        let thread = self.thread.take().expect("not yet joined");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(thread.join().expect("server thread")));
+        rx.recv_timeout(limit).unwrap_or_else(|_| panic!("the server did not stop within {limit:?}"))
     }
 
     /// Stops gracefully (flushing buffered ticks) and waits until the database is closed.
@@ -121,6 +161,10 @@ impl TestServer {
             .join()
             .unwrap();
         self.thread.take().unwrap().join().unwrap().expect("clean shutdown");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -185,6 +229,15 @@ pub async fn connect(url: &str) -> Socket {
     tokio_tungstenite::connect_async(url).await.expect("websocket connects").0
 }
 
+/// A stream client whose receive buffer is tiny, so one that stops reading fills it at once.
+pub async fn tight_socket(server: &TestServer) -> Socket {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(([127, 0, 0, 1], server.port()).into()).await.unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    tokio_tungstenite::client_async(server.ws.as_str(), stream).await.expect("websocket connects").0
+}
+
 /// The next text frame as JSON, within `secs` seconds.
 pub async fn next_json(socket: &mut Socket, secs: u64) -> Value {
     loop {
@@ -213,4 +266,26 @@ pub fn assert_timestamp(value: &Value, key: &str) -> chrono::DateTime<chrono::Ut
     let text = value[key].as_str().unwrap_or_else(|| panic!("{key} should be a string in {value}"));
     assert!(text.ends_with('Z') || text.ends_with("+00:00"), "{key} = {text} should be UTC");
     chrono::DateTime::parse_from_rfc3339(text).unwrap_or_else(|e| panic!("{key} = {text}: {e}")).to_utc()
+}
+
+/// Asserts that every number in `value` prints with at most two decimals (prices and money on
+/// the 0.01 grid print as the short decimal they are, never as `494.96000000000004`).
+/// `except` names keys whose numbers may be finer (quantities).
+pub fn assert_short_decimals(value: &Value, except: &[&str]) {
+    fn walk(value: &Value, except: &[&str], path: &str) {
+        match value {
+            Value::Number(n) => {
+                let text = n.to_string();
+                let decimals = text.split_once('.').map_or(0, |(_, fraction)| fraction.len());
+                assert!(decimals <= 2 && !text.contains('e'), "{path} = {text}");
+            }
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| walk(v, except, &format!("{path}[{i}]"))),
+            Value::Object(map) => map
+                .iter()
+                .filter(|(k, _)| !except.contains(&k.as_str()))
+                .for_each(|(k, v)| walk(v, except, &format!("{path}.{k}"))),
+            _ => {}
+        }
+    }
+    walk(value, except, "$");
 }
