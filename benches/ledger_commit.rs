@@ -9,6 +9,7 @@ mod common;
 
 use finlearn::domain::instrument::Currency;
 use finlearn::domain::ledger::{Position, Side};
+use finlearn::domain::orders::OrderType;
 use finlearn::domain::time::Timestamp;
 use finlearn::storage::Store;
 use finlearn::storage::ledger::{FilledOrder, LedgerBatch, OrderRecord, commit_ledger};
@@ -33,6 +34,7 @@ fn main() {
                         firebase_uid: format!("user-{u}"),
                         symbol: "AAPL".into(),
                         side: Side::Buy,
+                        order_type: OrderType::Market,
                         quantity: Decimal::new(1, 2),
                         currency: Currency::Usd,
                         fill_price: Decimal::new(19_250, 2),

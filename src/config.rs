@@ -99,7 +99,12 @@ pub const MIN_SECRET_LEN: usize = 32;
 pub struct TradingSettings {
     pub starting_cash: u32,
     pub max_quote_age_secs: u64,
+    pub max_open_orders_per_user: usize,
+    pub stop_hold_buffer_percent: u32,
 }
+
+/// Most open orders a user may be allowed: the writer scans a user's open orders on some paths.
+pub const MAX_OPEN_ORDERS_PER_USER: usize = 10_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -255,7 +260,7 @@ impl Settings {
     /// The accepted range of every numeric setting (also written beside each in `config.toml`).
     /// The ceilings are generous for any classroom or server, and they keep every duration far
     /// from overflowing when it is multiplied into microseconds (`i64` holds 292,000 years).
-    fn bounds(&self) -> [Bound; 13] {
+    fn bounds(&self) -> [Bound; 15] {
         let (sv, st, sim, sr, tr) = (&self.server, &self.storage, &self.simulation, &self.stream, &self.trading);
         [
             Bound::new("server.workers", sv.workers as f64, 0.0, 1_024.0),
@@ -270,6 +275,13 @@ impl Settings {
             Bound::new("stream.heartbeat_secs", sr.heartbeat_secs as f64, 1.0, 3_600.0),
             Bound::new("stream.client_timeout_secs", sr.client_timeout_secs as f64, 2.0, 86_400.0),
             Bound::new("trading.max_quote_age_secs", tr.max_quote_age_secs as f64, 1.0, 86_400.0),
+            Bound::new(
+                "trading.max_open_orders_per_user",
+                tr.max_open_orders_per_user as f64,
+                1.0,
+                MAX_OPEN_ORDERS_PER_USER as f64,
+            ),
+            Bound::new("trading.stop_hold_buffer_percent", f64::from(tr.stop_hold_buffer_percent), 0.0, 100.0),
             Bound::new("auth.token_ttl_secs", self.auth.token_ttl_secs as f64, 1.0, 31_622_400.0),
         ]
     }

@@ -56,7 +56,8 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
     }
     let defaults = Settings::defaults();
     let store = finlearn::storage::Store::open(&args.data, &defaults.storage.memory_limit, defaults.storage.threads)?;
-    let breaks = store.check_ledger()?;
+    let mut breaks = store.check_ledger()?;
+    breaks.extend(store.check_orders()?);
     if breaks.is_empty() {
         println!("ledger consistent: {}", args.data.display());
         return Ok(());

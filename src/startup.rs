@@ -10,7 +10,7 @@ use crate::domain::quote::{DayQuote, StoredDay};
 use crate::domain::time::{Clock, MICROS_PER_DAY, Timestamp};
 use crate::health::Health;
 use crate::http::{self, AppState};
-use crate::ledger::LedgerWriter;
+use crate::ledger::{LedgerWriter, OrderLimits};
 use crate::live::buffer::WriteBuffer;
 use crate::live::bus::Bus;
 use crate::live::charts::ChartWindows;
@@ -96,6 +96,23 @@ impl Application {
             health: health.clone(),
             flushing: Default::default(),
         });
+        // The ledger starts before the engine, so resting orders see the first live tick.
+        let trading = LedgerWriter {
+            universe: universe.clone(),
+            store: store.clone(),
+            quotes: board.clone(),
+            clock: clock.clone(),
+            starting_cash: settings.trading.starting_cash.into(),
+            max_quote_age_micros: settings.max_quote_age_micros(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            limits: OrderLimits {
+                max_open_per_user: settings.trading.max_open_orders_per_user,
+                stop_hold_buffer_percent: settings.trading.stop_hold_buffer_percent.into(),
+            },
+            announce: Arc::new(http::OrderAnnouncer(bus.clone())),
+        }
+        .start()?;
         let engine = Engine {
             market,
             quotes,
@@ -107,21 +124,11 @@ impl Application {
             clock: clock.clone(),
             metrics: metrics.clone(),
             director: director.clone(),
+            orders: Some(trading.tick_inbox()),
         };
         let engine = tokio::spawn(engine.run(shutdown.child_token()));
         let writer = tokio::spawn(writer.run(shutdown.child_token()));
 
-        let trading = LedgerWriter {
-            universe: universe.clone(),
-            store: store.clone(),
-            quotes: board.clone(),
-            clock: clock.clone(),
-            starting_cash: settings.trading.starting_cash.into(),
-            max_quote_age_micros: settings.max_quote_age_micros(),
-            metrics: metrics.clone(),
-            health: health.clone(),
-        }
-        .start()?;
         let state = AppState {
             market: Arc::new(MarketData::new(universe, board, charts, store.clone(), buffer, clock.clone())),
             trading: Arc::new(trading),

@@ -83,6 +83,7 @@ fn rig(settings: &Settings, now: Timestamp) -> Rig {
         clock: clock.clone(),
         metrics,
         director: Default::default(),
+        orders: None,
     };
     let market = MarketData::new(universe.clone(), board, charts, store, buffer, clock.clone());
     Rig { universe, clock, engine, writer, market }

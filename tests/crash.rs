@@ -63,6 +63,10 @@ fn kill_9_loses_no_acknowledged_order() {
             })
         })
         .collect();
+    let resting = {
+        let stop = stop.clone();
+        std::thread::spawn(move || rest_and_cancel(port, &stop))
+    };
     std::thread::sleep(Duration::from_millis(1_500));
     server.kill().unwrap(); // SIGKILL
     server.wait().unwrap();
@@ -70,7 +74,29 @@ fn kill_9_loses_no_acknowledged_order() {
     let acknowledged: Vec<(String, u32)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
     assert!(acknowledged.iter().all(|(_, n)| *n > 10), "{acknowledged:?}");
 
+    let (open, canceled, in_flight) = resting.join().unwrap();
+    assert!(open.len() > 5 && !canceled.is_empty(), "{open:?} {canceled:?}");
+
     let (mut server, port) = start(dir.path());
+    // Resting orders: every acknowledged one is still open (but the one whose cancel was in
+    // flight), every acknowledged cancel stuck, and the holds came back with the orders.
+    let (status, body) = http(port, "GET", "/api/v1/orders/crash-resting?status=open", "").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let stored: Vec<i64> = serde_json::from_str::<serde_json::Value>(&body)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["order_id"].as_i64().unwrap())
+        .collect();
+    for id in &open {
+        assert!(stored.contains(id) || in_flight == Some(*id), "open order {id} lost: {stored:?}");
+    }
+    assert!(canceled.iter().all(|id| !stored.contains(id)), "a canceled order came back: {stored:?}");
+    assert!(stored.len() <= open.len() + 1, "{stored:?} {open:?}");
+    let (_, body) = http(port, "GET", "/api/v1/portfolio/positions/crash-resting", "").unwrap();
+    let held = serde_json::from_str::<serde_json::Value>(&body).unwrap()["held"]["balances"]["usa"].as_f64();
+    assert_eq!(held.map(|h| (h * 100.0).round() as usize), Some(stored.len()), "a cent held per order: {body}");
     for (uid, acked) in &acknowledged {
         let (status, body) = http(port, "GET", &format!("/api/v1/portfolio/orders/{uid}"), "").unwrap();
         assert_eq!(status, 200);
@@ -103,6 +129,49 @@ fn kill_9_loses_no_acknowledged_order() {
     assert!(!check.status.success());
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(report.contains("BROKEN order ") && report.contains(" of crash-0 ("), "{report}");
+
+    // So is a canceled order that comes back to life (an event after its final one).
+    let conn = duckdb::Connection::open(dir.path().join("crash.duckdb")).unwrap();
+    conn.execute(
+        "INSERT INTO order_events SELECT * REPLACE (event_id + 1000000 AS event_id, 'new' AS status, 'new' AS event)
+         FROM order_events WHERE status = 'canceled' LIMIT 1",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let check = Command::new(BIN).arg("check").arg("--data").arg(dir.path().join("crash.duckdb")).output().unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(report.contains("has an event after it was closed"), "{report}");
+}
+
+/// Places resting buy limits (a cent each) and cancels every third one until `stop` or the
+/// server goes; returns the acknowledged open and canceled ids and a cancel left in flight.
+fn rest_and_cancel(port: u16, stop: &AtomicBool) -> (Vec<i64>, Vec<i64>, Option<i64>) {
+    let (mut open, mut canceled) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        if (n % 3 == 0 || open.len() >= 90) && !open.is_empty() {
+            let id: i64 = open[0];
+            match http(port, "DELETE", &format!("/api/v1/orders/crash-resting/{id}"), "") {
+                Ok((200, _)) => canceled.push(open.remove(0)),
+                Ok((status, body)) => panic!("cancel refused: {status} {body}"),
+                Err(_) => return (open, canceled, Some(id)),
+            }
+        } else {
+            let body = r#"{"firebase_uid":"crash-resting","symbol":"AAPL","side":"buy","quantity":0.01,"market":"usa",
+                "order_type":"limit","limit_price":1,"time_in_force":"gtc"}"#;
+            match http(port, "POST", "/api/v1/orders/place", body) {
+                Ok((200, body)) => {
+                    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    open.push(answer["order_id"].as_i64().unwrap());
+                }
+                Ok((status, body)) => panic!("resting order refused: {status} {body}"),
+                Err(_) => break,
+            }
+        }
+    }
+    (open, canceled, None)
 }
 
 /// Starts `finlearn serve` on `dir/NAME.duckdb` with `config` and returns it once a log line

@@ -175,3 +175,35 @@ async fn admin_routes_are_off_without_a_token_and_guarded_with_one() {
     );
     on.stop();
 }
+
+/// In open mode anyone may read any UID, so a read must not write: a user is registered by
+/// their first order or watchlist change, and a never-seen user reads as the opening state.
+#[actix_web::test]
+async fn in_open_mode_reads_register_nobody_and_the_first_write_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(&config(&format!("[admin]\ntoken = \"{ADMIN}\"\n")), &dir.path().join("reads.duckdb"), 4);
+    let users = |body: Value| body["users"].as_u64();
+    for uid in ["reader-1", "reader-2", "reader-3"] {
+        let (status, body) = call(&s, "GET", &format!("/api/v1/portfolio/positions/{uid}"), None, None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["balances"], json!({"india": 10000.0, "usa": 10000.0, "uk": 10000.0}));
+        assert_eq!(body["positions"], json!([]));
+        let (status, body) = call(&s, "GET", &format!("/api/v1/portfolio/orders/{uid}"), None, None).await;
+        assert_eq!((status, body), (200, json!([])));
+        let (status, body) = call(&s, "GET", &format!("/api/v1/portfolio/watchlist/{uid}"), None, None).await;
+        assert_eq!((status, body), (200, json!({"symbols": []})));
+        let (status, body) = call(&s, "GET", &format!("/api/v1/orders/{uid}?status=all"), None, None).await;
+        assert_eq!((status, body), (200, json!([])));
+    }
+    assert_eq!(users(call(&s, "GET", "/api/v1/admin/status", Some(ADMIN), None).await.1), Some(0));
+
+    assert_eq!(call(&s, "POST", "/api/v1/portfolio/watchlist/reader-1/AAPL", None, None).await.0, 200);
+    assert_eq!(call(&s, "POST", "/api/v1/orders/place", None, Some(order("reader-2"))).await.0, 200);
+    assert_eq!(users(call(&s, "GET", "/api/v1/admin/status", Some(ADMIN), None).await.1), Some(2));
+    s.stop();
+
+    // The registrations are in the file; the reads left nothing behind.
+    let s = TestServer::start(&config(&format!("[admin]\ntoken = \"{ADMIN}\"\n")), &dir.path().join("reads.duckdb"), 4);
+    assert_eq!(users(call(&s, "GET", "/api/v1/admin/status", Some(ADMIN), None).await.1), Some(2));
+    s.stop();
+}

@@ -75,6 +75,7 @@ fn engine(seed: u64, clock: Arc<ManualClock>, dir: &std::path::Path) -> Engine {
         clock,
         metrics,
         director: Arc::new(Director::default()),
+        orders: None,
     }
 }
 

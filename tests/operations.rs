@@ -74,6 +74,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/market/news"),
     ("get", "/ws/market/stream"),
     ("post", "/api/v1/orders/place"),
+    ("get", "/api/v1/orders/{uid}"),
+    ("get", "/api/v1/orders/{uid}/{order_id}"),
+    ("delete", "/api/v1/orders/{uid}/{order_id}"),
+    ("patch", "/api/v1/orders/{uid}/{order_id}"),
     ("get", "/api/v1/portfolio/positions/{uid}"),
     ("get", "/api/v1/portfolio/orders/{uid}"),
     ("get", "/api/v1/portfolio/watchlist/{uid}"),
@@ -127,6 +131,9 @@ async fn the_openapi_document_lists_every_route_and_each_exists() {
         ("Candle", "close"),
         ("PlacedView", "new_balance"),
         ("OrderView", "filled_at"),
+        ("PlacedView", "order_id"),
+        ("OrderDetailView", "time_in_force"),
+        ("PortfolioView", "held"),
     ] {
         assert!(schemas[schema]["properties"][field].is_object(), "{schema}.{field} missing");
     }

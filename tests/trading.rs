@@ -100,7 +100,7 @@ async fn every_refusal_is_a_clear_error_and_writes_nothing() {
         (order("bob", "AAPL", "hold", json!(1), "usa"), 400),
         (order("bob", "AAPL", "buy", json!(0), "usa"), 400),
         (order("bob", "AAPL", "buy", json!(-2), "usa"), 400),
-        (order("bob", "AAPL", "buy", json!(0.0000001), "usa"), 400),
+        (order("bob", "AAPL", "buy", json!(0.0000001), "usa"), 422), // seven decimals: too_many_decimals
         (order("bob", "AAPL", "buy", json!(1e12), "usa"), 400),
         (order("bob", "AAPL", "buy", json!(1), "india"), 400),
         (order("bob", "AAPL", "buy", json!(1), "mars"), 400),
@@ -110,7 +110,7 @@ async fn every_refusal_is_a_clear_error_and_writes_nothing() {
         (order(&"x".repeat(129), "AAPL", "buy", json!(1), "usa"), 400),
         (
             json!({"firebase_uid": "bob", "symbol": "AAPL", "side": "buy", "quantity": 1, "market": "usa", "order_type": "limit"}),
-            400,
+            422, // a limit order needs limit_price
         ),
         (json!({"firebase_uid": "bob", "symbol": "AAPL", "side": "buy", "quantity": "1", "market": "usa"}), 422),
         (json!({"firebase_uid": "bob", "symbol": "AAPL", "side": "buy", "market": "usa"}), 422),
@@ -125,7 +125,37 @@ async fn every_refusal_is_a_clear_error_and_writes_nothing() {
     assert_eq!(s.post("/api/v1/orders/place", huge).await.0, 413);
     assert_eq!(s.get_ok("/api/v1/portfolio/orders/bob").await, json!([]));
     let p = s.get_ok("/api/v1/portfolio/positions/bob").await;
-    assert_eq!(p, json!({"balances": {"india": 10000.0, "usa": 10000.0, "uk": 10000.0}, "positions": []}));
+    let held = json!({"balances": {"india": 0.0, "usa": 0.0, "uk": 0.0}, "positions": []});
+    assert_eq!(
+        p,
+        json!({"balances": {"india": 10000.0, "usa": 10000.0, "uk": 10000.0}, "positions": [], "held": held})
+    );
+}
+
+/// A quantity is read from the JSON text itself: digits past the sixth decimal are refused,
+/// never rounded away, whatever a float would make of them.
+#[actix_web::test]
+async fn quantities_are_read_exactly_and_more_than_six_decimals_are_refused() {
+    let s = &frozen().server;
+    let body = |q: &str| {
+        format!(r#"{{"firebase_uid": "erin", "symbol": "AAPL", "side": "buy", "quantity": {q}, "market": "usa"}}"#)
+    };
+    for q in ["0.10000000000000000001", "0.1000001", "1e-7", "2.0000000000000000000000000000001"] {
+        let (status, answer) = s.post_raw("/api/v1/orders/place", &body(q)).await;
+        assert_eq!(status, 422, "{q} -> {answer}");
+        assert_eq!(answer["code"], "too_many_decimals", "{q} -> {answer}");
+        assert!(answer["detail"].as_str().unwrap().contains("at most 6"), "{answer}");
+    }
+    let (status, answer) = s.post_raw("/api/v1/orders/place", &body("0.100000000")).await;
+    assert_eq!(status, 200, "trailing zeros are not decimals: {answer}");
+    let (status, answer) = s.post_raw("/api/v1/orders/place", &body("25e-2")).await;
+    assert_eq!(status, 200, "{answer}");
+    // Prices still go out as JSON numbers, and the quantities exactly as bought.
+    assert_number(&answer, "fill_price");
+    assert_number(&answer, "new_balance");
+    let p = s.get_ok("/api/v1/portfolio/positions/erin").await;
+    assert_eq!(p["positions"][0]["quantity"], json!(0.35));
+    assert_eq!(s.get_ok("/api/v1/portfolio/orders/erin").await.as_array().unwrap().len(), 2);
 }
 
 #[actix_web::test]

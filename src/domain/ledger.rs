@@ -93,11 +93,22 @@ impl Position {
     }
 }
 
-/// One user's cash and holdings.
+/// One user's cash and holdings, and what resting orders hold back of them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Account {
     pub cash: BTreeMap<Currency, Decimal>,
     pub positions: BTreeMap<String, Position>,
+    /// Cash held by resting buy orders, per currency: not available to new orders.
+    pub held_cash: BTreeMap<Currency, Decimal>,
+    /// Quantities held by resting sell orders, per symbol.
+    pub held_quantity: BTreeMap<String, Decimal>,
+}
+
+/// What a resting order holds back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hold {
+    Cash(Currency, Decimal),
+    Quantity(String, Decimal),
 }
 
 /// What a filled order did.
@@ -114,7 +125,66 @@ pub struct Fill {
 
 impl Account {
     pub fn opened_with(starting_cash: Decimal) -> Self {
-        Account { cash: Currency::ALL.iter().map(|c| (*c, starting_cash)).collect(), positions: BTreeMap::new() }
+        Account { cash: Currency::ALL.iter().map(|c| (*c, starting_cash)).collect(), ..Default::default() }
+    }
+
+    /// Cash that new orders may spend: the balance less what resting buys hold.
+    pub fn available_cash(&self, currency: Currency) -> Decimal {
+        self.balance(currency) - self.held_cash.get(&currency).copied().unwrap_or_default()
+    }
+
+    /// Quantity that new sells may sell: the position less what resting sells hold.
+    pub fn available_quantity(&self, symbol: &str) -> Decimal {
+        self.position(symbol).quantity - self.held_quantity.get(symbol).copied().unwrap_or_default()
+    }
+
+    /// Holds back cash or quantity for a resting order, or refuses if it is not available.
+    pub fn hold(&mut self, hold: &Hold) -> Result<(), Refusal> {
+        match hold {
+            Hold::Cash(currency, amount) => {
+                let balance = self.available_cash(*currency);
+                if *amount > balance {
+                    return Err(Refusal::InsufficientFunds { cost: *amount, balance, currency: currency.code() });
+                }
+                *self.held_cash.entry(*currency).or_default() += *amount;
+            }
+            Hold::Quantity(symbol, quantity) => {
+                let held = self.available_quantity(symbol);
+                if *quantity > held {
+                    return Err(Refusal::InsufficientHoldings { symbol: symbol.clone(), wanted: *quantity, held });
+                }
+                *self.held_quantity.entry(symbol.clone()).or_default() += *quantity;
+            }
+        }
+        Ok(())
+    }
+
+    /// Holds back without checking: restoring the holds of orders already accepted.
+    pub fn force_hold(&mut self, hold: &Hold) {
+        match hold {
+            Hold::Cash(currency, amount) => *self.held_cash.entry(*currency).or_default() += *amount,
+            Hold::Quantity(symbol, quantity) => *self.held_quantity.entry(symbol.clone()).or_default() += *quantity,
+        }
+    }
+
+    /// Gives back what [`Account::hold`] held.
+    pub fn release(&mut self, hold: &Hold) {
+        match hold {
+            Hold::Cash(currency, amount) => {
+                let held = self.held_cash.entry(*currency).or_default();
+                *held -= *amount;
+                if held.is_zero() {
+                    self.held_cash.remove(currency);
+                }
+            }
+            Hold::Quantity(symbol, quantity) => {
+                let held = self.held_quantity.entry(symbol.clone()).or_default();
+                *held -= *quantity;
+                if held.is_zero() {
+                    self.held_quantity.remove(symbol);
+                }
+            }
+        }
     }
 
     pub fn balance(&self, currency: Currency) -> Decimal {
@@ -143,19 +213,25 @@ impl Account {
         let mut position = self.position(symbol);
         let new_balance = match side {
             Side::Buy => {
-                if value > balance {
-                    return Err(Refusal::InsufficientFunds { cost: value, balance, currency: currency.code() });
+                let available = self.available_cash(currency);
+                if value > available {
+                    return Err(Refusal::InsufficientFunds {
+                        cost: value,
+                        balance: available,
+                        currency: currency.code(),
+                    });
                 }
                 position.quantity += quantity;
                 position.cost_basis += value;
                 balance - value
             }
             Side::Sell => {
-                if quantity > position.quantity {
+                let available = self.available_quantity(symbol);
+                if quantity > available {
                     return Err(Refusal::InsufficientHoldings {
                         symbol: symbol.into(),
                         wanted: quantity,
-                        held: position.quantity,
+                        held: available,
                     });
                 }
                 // The basis leaves in proportion to the quantity sold, rounded by the same rule;
@@ -224,6 +300,29 @@ mod tests {
         let refusal = a.apply("AAPL", Currency::Usd, Side::Sell, dec!(2.5), dec!(100)).unwrap_err();
         assert!(matches!(refusal, Refusal::InsufficientHoldings { .. }));
         assert_eq!(a.position("AAPL").quantity, dec!(2));
+    }
+
+    #[test]
+    fn held_cash_and_quantities_are_not_available_to_new_orders() {
+        let mut a = account();
+        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100)).unwrap();
+        a.hold(&Hold::Cash(Currency::Usd, dec!(9700))).unwrap();
+        assert_eq!(a.available_cash(Currency::Usd), dec!(100));
+        assert!(matches!(
+            a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100)),
+            Err(Refusal::InsufficientFunds { .. })
+        ));
+        assert!(a.hold(&Hold::Cash(Currency::Usd, dec!(100.01))).is_err());
+        a.hold(&Hold::Quantity("AAPL".into(), dec!(1.5))).unwrap();
+        assert!(matches!(
+            a.apply("AAPL", Currency::Usd, Side::Sell, dec!(1), dec!(100)),
+            Err(Refusal::InsufficientHoldings { .. })
+        ));
+        a.release(&Hold::Quantity("AAPL".into(), dec!(1.5)));
+        a.release(&Hold::Cash(Currency::Usd, dec!(9700)));
+        assert_eq!(a.held_cash, BTreeMap::new());
+        a.apply("AAPL", Currency::Usd, Side::Sell, dec!(2), dec!(100)).unwrap();
+        assert_eq!(a, account(), "nothing held, nothing left over");
     }
 
     #[test]

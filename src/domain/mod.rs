@@ -13,6 +13,8 @@ pub mod lesson;
 pub mod market;
 pub mod model;
 pub mod news;
+pub mod number;
+pub mod orders;
 pub mod pace;
 pub mod quote;
 pub mod regime;

@@ -11,10 +11,13 @@ use serde_json::json;
 /// that cannot write is back within seconds when it comes back at all.
 const RETRY_AFTER_SECS: u32 = 5;
 
-/// Every error body: `{"detail": "<human-readable reason>"}`.
+/// Every error body: `{"detail": "<human-readable reason>"}`; trading errors add a stable
+/// `code` (e.g. `insufficient_funds`, `too_many_decimals`) that a client may branch on.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A trading refusal: its status, its stable code and its reason.
+    #[error("{detail}")]
+    Trade { status: StatusCode, code: &'static str, detail: String },
     /// The cause goes to the log; the client learns only that it was our fault.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -45,6 +51,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Trade { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,9 +68,16 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(_) => {
                 response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
             }
+            ApiError::Trade { status, .. } if *status == StatusCode::SERVICE_UNAVAILABLE => {
+                response.insert_header((actix_web::http::header::RETRY_AFTER, RETRY_AFTER_SECS));
+            }
             _ => {}
         }
-        response.json(ErrorBody { detail: self.to_string() })
+        let code = match self {
+            ApiError::Trade { code, .. } => Some(*code),
+            _ => None,
+        };
+        response.json(ErrorBody { detail: self.to_string(), code })
     }
 }
 
@@ -79,18 +93,30 @@ impl From<MarketError> for ApiError {
 
 impl From<TradeError> for ApiError {
     fn from(e: TradeError) -> Self {
-        match e {
+        let e = match e {
+            TradeError::Storage(source) => return ApiError::Internal(source.into()),
+            other => other,
+        };
+        let status = match &e {
             TradeError::Refused(_)
             | TradeError::UnknownSymbol(_)
             | TradeError::BadSide(_)
             | TradeError::BadOrderType(_)
+            | TradeError::BadTimeInForce(_)
             | TradeError::MarketMismatch { .. }
             | TradeError::UnknownMarket(_)
-            | TradeError::BadUid => ApiError::BadRequest(e.to_string()),
+            | TradeError::BadUid => StatusCode::BAD_REQUEST,
+            TradeError::TooManyDecimals { .. }
+            | TradeError::BadNumber { .. }
+            | TradeError::Terms(_)
+            | TradeError::TooManyOpenOrders(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            TradeError::OrderNotFound(_) => StatusCode::NOT_FOUND,
+            TradeError::OrderClosed { .. } => StatusCode::CONFLICT,
             // A stalled price feed is the server's problem, not the request's: retry shortly.
-            TradeError::StalePrice(_) | TradeError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
-            TradeError::Storage(source) => ApiError::Internal(source.into()),
-        }
+            TradeError::StalePrice(_) | TradeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            TradeError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::Trade { status, code: e.reason(), detail: e.to_string() }
     }
 }
 

@@ -7,7 +7,9 @@ mod error;
 mod health;
 mod market;
 mod metrics;
+mod number;
 mod openapi;
+mod order_book;
 mod orders;
 mod pages;
 mod portfolio;
@@ -17,6 +19,7 @@ mod stream;
 pub use error::{ApiError, ErrorBody};
 pub use metrics::record as record_metrics;
 pub use openapi::ApiDoc;
+pub use order_book::OrderAnnouncer;
 
 use crate::auth::Identity;
 use crate::config::StreamSettings;
@@ -80,6 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(market::configure)
         .configure(metrics::configure)
         .configure(orders::configure)
+        .configure(order_book::configure)
         .configure(portfolio::configure)
         .configure(stream::configure)
         .configure(admin::configure)

@@ -4,7 +4,7 @@
 //! it cannot drift from the routes. The documentation page's assets (Swagger UI) are compiled
 //! into the binary: it works on a laptop with no internet.
 
-use super::{admin, director, health, market, metrics, orders, portfolio, session, stream};
+use super::{admin, director, health, market, metrics, order_book, orders, portfolio, session, stream};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -25,6 +25,10 @@ use utoipa_swagger_ui::SwaggerUi;
         market::news,
         stream::connect,
         orders::place,
+        order_book::list,
+        order_book::one,
+        order_book::cancel,
+        order_book::replace,
         portfolio::positions,
         portfolio::orders,
         portfolio::watchlist,

@@ -39,6 +39,21 @@ pub struct PositionView {
 pub struct PortfolioView {
     pub balances: BalancesView,
     pub positions: Vec<PositionView>,
+    /// What resting orders hold back: not available to new orders.
+    pub held: HeldView,
+}
+
+/// Cash held by resting buys and quantities held by resting sells.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HeldView {
+    pub balances: BalancesView,
+    pub positions: Vec<HeldPositionView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HeldPositionView {
+    pub symbol: String,
+    pub quantity: Decimal,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -60,7 +75,7 @@ impl From<&OrderRecord> for OrderView {
             id: o.id,
             symbol: o.symbol.clone(),
             side: o.side.as_str(),
-            order_type: "market",
+            order_type: o.order_type.as_str(),
             quantity: o.quantity,
             status: "filled",
             fill_price: o.fill_price,
@@ -93,8 +108,9 @@ pub(super) async fn positions(
     uid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &uid)?;
-    let portfolio = state.trading.portfolio(&uid).await?;
+    let portfolio = state.trading.portfolio(&uid)?;
     let account = &portfolio.account;
+    let held = |c: Currency| account.held_cash.get(&c).copied().unwrap_or_default();
     Ok(HttpResponse::Ok().json(PortfolioView {
         balances: BalancesView {
             india: account.balance(Currency::Inr),
@@ -110,6 +126,14 @@ pub(super) async fn positions(
                 average_cost: p.average_cost(),
             })
             .collect(),
+        held: HeldView {
+            balances: BalancesView { india: held(Currency::Inr), usa: held(Currency::Usd), uk: held(Currency::Gbp) },
+            positions: account
+                .held_quantity
+                .iter()
+                .map(|(symbol, quantity)| HeldPositionView { symbol: symbol.clone(), quantity: *quantity })
+                .collect(),
+        },
     }))
 }
 
@@ -133,7 +157,6 @@ pub(super) async fn orders(
 ) -> Result<HttpResponse, ApiError> {
     let uid = uid.into_inner();
     authorize(&req, &state, &uid)?;
-    state.trading.portfolio(&uid).await?; // registers on first sight
     let limit = query.limit.unwrap_or(MAX_ORDERS_LISTED);
     let data = state.clone();
     let orders = web::block(move || data.trading.orders(&uid, limit)).await??;
@@ -152,7 +175,7 @@ pub(super) async fn watchlist(
     uid: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &uid)?;
-    let portfolio = state.trading.portfolio(&uid).await?;
+    let portfolio = state.trading.portfolio(&uid)?;
     Ok(HttpResponse::Ok().json(WatchlistView { symbols: portfolio.watchlist.clone() }))
 }
 

@@ -6,6 +6,11 @@
 //! it, `unsubscribe` removes symbols, and `subscribe` with `["*"]` restores everything. Each is
 //! answered with a `{"type": "system", "event": ...}` frame, which the app ignores.
 //!
+//! Order events: `{"action": "subscribe_orders", "firebase_uid": U, "token": T}` (the token
+//! as the identity mode wants it; none in open mode) adds `{"type": "order", "event": ...,
+//! "order": {...}}` frames for that user's orders, sent only once the event is committed;
+//! `unsubscribe_orders` stops them. No client receives another user's order events.
+//!
 //! Slow clients: a client that falls `stream.channel_capacity` frames behind skips the oldest
 //! ones and carries on with fresh data (it is told how many it missed); a client whose socket
 //! accepts any frame (a tick, an acknowledgement, a pong, a ping, the close) for
@@ -13,6 +18,7 @@
 //! a shutdown.
 
 use super::AppState;
+use crate::auth::Identity;
 use crate::domain::instrument::Universe;
 use crate::domain::quote::TickFrame;
 use crate::live::bus::{Frame, Topic};
@@ -23,6 +29,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -63,7 +70,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Documented for discovery; the socket itself speaks the frames described in the API guide.
 #[utoipa::path(get, path = "/ws/market/stream", tag = "market",
-    description = "WebSocket upgrade. After a hello frame, one text frame per tick (TickFrame), news events (NewsEvent) and system frames. Client frames: {\"action\": \"subscribe\"|\"unsubscribe\", \"symbols\": [...]}.",
+    description = "WebSocket upgrade. After a hello frame, one text frame per tick (TickFrame), news events (NewsEvent) and system frames. Client frames: {\"action\": \"subscribe\"|\"unsubscribe\", \"symbols\": [...]}; {\"action\": \"subscribe_orders\", \"firebase_uid\": U, \"token\": T} adds that user's committed order events {\"type\": \"order\", \"event\": \"new\"|\"fill\"|\"canceled\"|\"expired\"|\"rejected\"|\"replaced\", \"order\": OrderDetailView}.",
     responses(
         (status = 101, description = "Switching protocols: the live stream", body = TickFrame),
         (status = 400, description = "Not a WebSocket upgrade request")
@@ -98,6 +105,7 @@ enum Subscription {
 impl Subscription {
     fn wants(&self, topic: &Topic) -> bool {
         match (self, topic) {
+            (_, Topic::Order(_)) => false,
             (Subscription::All, _) | (_, Topic::System) => true,
             (Subscription::Only(set), Topic::Tick(i)) => set.contains(i),
             (Subscription::Only(set), Topic::News(affected)) => affected.iter().any(|i| set.contains(i)),
@@ -117,6 +125,37 @@ struct ClientMessage {
     action: String,
     #[serde(default)]
     symbols: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct OrdersMessage {
+    action: String,
+    #[serde(default)]
+    firebase_uid: String,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// Handles `subscribe_orders` and `unsubscribe_orders`; `None` for any other frame.
+fn handle_orders_text(text: &str, orders_of: &mut Option<Arc<str>>, identity: &Identity) -> Option<serde_json::Value> {
+    let message: OrdersMessage = serde_json::from_str(text).ok()?;
+    match message.action.as_str() {
+        "subscribe_orders" => {
+            if let Err(e) = crate::ledger::validate_uid(&message.firebase_uid) {
+                return Some(json!({"type": "system", "event": "error", "message": e.to_string()}));
+            }
+            if let Err(e) = identity.authorize(message.token.as_deref(), &message.firebase_uid) {
+                return Some(json!({"type": "system", "event": "error", "message": e.to_string()}));
+            }
+            *orders_of = Some(message.firebase_uid.as_str().into());
+            Some(json!({"type": "system", "event": "subscribed_orders", "firebase_uid": message.firebase_uid}))
+        }
+        "unsubscribe_orders" => {
+            *orders_of = None;
+            Some(json!({"type": "system", "event": "unsubscribed_orders"}))
+        }
+        _ => None,
+    }
 }
 
 /// Applies one client frame and returns the acknowledgement to send.
@@ -150,7 +189,7 @@ fn handle_client_text(text: &str, subscription: &mut Subscription, universe: &Un
             *subscription = Subscription::Only(set);
         }
         other => {
-            return json!({"type": "system", "event": "error", "message": format!("unknown action {other:?}; use subscribe or unsubscribe")});
+            return json!({"type": "system", "event": "error", "message": format!("unknown action {other:?}; use subscribe, unsubscribe, subscribe_orders or unsubscribe_orders")});
         }
     }
     json!({
@@ -176,6 +215,7 @@ async fn serve_client(
     let mut heartbeat = tokio::time::interval(Duration::from_secs(settings.heartbeat_secs));
     let mut last_heard = Instant::now();
     let mut subscription = Subscription::All;
+    let mut orders_of: Option<Arc<str>> = None;
     let mut rate = RateLimit::new();
 
     let hello = json!({"type": "system", "message": "Connected to Market Stream"}).to_string();
@@ -196,7 +236,8 @@ async fn serve_client(
                             state.metrics.dropped_client("rate_limit");
                             return CloseReason { code: CloseCode::Policy, description: Some("too many messages".into()) };
                         }
-                        let ack = handle_client_text(&text, &mut subscription, universe);
+                        let ack = handle_orders_text(&text, &mut orders_of, &state.identity)
+                            .unwrap_or_else(|| handle_client_text(&text, &mut subscription, universe));
                         bounded(state, send_timeout, session.text(ack.to_string())).await
                     }
                     Some(Ok(AggregatedMessage::Ping(bytes))) => bounded(state, send_timeout, session.pong(&bytes)).await,
@@ -215,7 +256,7 @@ async fn serve_client(
                 bounded(state, send_timeout, session.ping(b"")).await
             }
             frame = frames.recv() => match frame {
-                Ok(Frame { topic, text }) if subscription.wants(&topic) => {
+                Ok(Frame { topic, text }) if wanted(&topic, &subscription, orders_of.as_deref()) => {
                     bounded(state, send_timeout, session.text(text)).await
                 }
                 Ok(_) => Ok(()),
@@ -230,6 +271,15 @@ async fn serve_client(
         if let Err(reason) = sent {
             return reason;
         }
+    }
+}
+
+/// Whether a client gets a frame: ticks and news by its subscription, order events only if it
+/// follows that user's orders.
+fn wanted(topic: &Topic, subscription: &Subscription, orders_of: Option<&str>) -> bool {
+    match topic {
+        Topic::Order(uid) => orders_of == Some(&**uid),
+        other => subscription.wants(other),
     }
 }
 

@@ -9,20 +9,29 @@
 //! rows; with a single writer of ledger tables that cannot happen, and a commit of a hundred
 //! orders costs about what a commit of one does.
 
+mod book;
+mod inbox;
+mod matching;
+mod placing;
+mod request;
 mod writer;
 
-use crate::domain::instrument::{Currency, Market, Universe};
-use crate::domain::ledger::{Account, Refusal, Side, validate_quantity};
+use crate::domain::instrument::Universe;
+use crate::domain::ledger::{Account, Refusal, Side};
+use crate::domain::number::NumberError;
+use crate::domain::orders::{OrderSpec, OrderStatus, OrderType, Progress, TermsError};
 use crate::metrics::Metrics;
 use crate::storage::ledger::OrderRecord;
+use crate::storage::orders::{OrderFill, OrderFilter, OrderInfo};
 use crate::storage::{StorageError, Store};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
-use std::str::FromStr;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-pub use writer::{LedgerWriter, QuoteSource};
+pub use inbox::TickInbox;
+pub use request::{OrderRequest, Replacement};
+pub use writer::{Announce, LedgerWriter, OrderLimits, QuoteSource};
 
 /// Longest accepted `firebase_uid`.
 pub const MAX_UID_LEN: usize = 128;
@@ -37,8 +46,22 @@ pub enum TradeError {
     UnknownSymbol(String),
     #[error("side must be buy or sell, not {0:?}")]
     BadSide(String),
-    #[error("Only market orders are supported, not {0:?}")]
+    #[error("order_type must be market, limit, stop, stop_limit or trailing_stop, not {0:?}")]
     BadOrderType(String),
+    #[error("time_in_force must be day, gtc, ioc or fok, not {0:?}")]
+    BadTimeInForce(String),
+    #[error("{field}: {source}")]
+    TooManyDecimals { field: &'static str, source: NumberError },
+    #[error("{field}: {source}")]
+    BadNumber { field: &'static str, source: NumberError },
+    #[error("{0}")]
+    Terms(#[from] TermsError),
+    #[error("At most {0} orders may be open at once; cancel one first")]
+    TooManyOpenOrders(usize),
+    #[error("No order {0} for this user")]
+    OrderNotFound(i64),
+    #[error("Order {id} is already {status}: only an open order can be changed or canceled")]
+    OrderClosed { id: i64, status: &'static str },
     #[error("market {market} settles in {given}, but {symbol} trades in {wanted}")]
     MarketMismatch { market: String, symbol: String, given: &'static str, wanted: &'static str },
     #[error("market must be one of india, usa, uk, crypto, not {0:?}")]
@@ -54,7 +77,7 @@ pub enum TradeError {
 }
 
 impl TradeError {
-    /// A short stable name for metrics.
+    /// A short stable name for metrics and for the `code` of an error body.
     pub fn reason(&self) -> &'static str {
         match self {
             TradeError::Refused(Refusal::InsufficientFunds { .. }) => "insufficient_funds",
@@ -64,6 +87,13 @@ impl TradeError {
             TradeError::UnknownSymbol(_) => "unknown_symbol",
             TradeError::BadSide(_) => "bad_side",
             TradeError::BadOrderType(_) => "bad_order_type",
+            TradeError::BadTimeInForce(_) => "bad_time_in_force",
+            TradeError::TooManyDecimals { .. } => "too_many_decimals",
+            TradeError::BadNumber { .. } => "bad_number",
+            TradeError::Terms(_) => "bad_terms",
+            TradeError::TooManyOpenOrders(_) => "too_many_open_orders",
+            TradeError::OrderNotFound(_) => "order_not_found",
+            TradeError::OrderClosed { .. } => "order_closed",
             TradeError::MarketMismatch { .. } => "market_mismatch",
             TradeError::UnknownMarket(_) => "unknown_market",
             TradeError::BadUid => "bad_uid",
@@ -74,23 +104,44 @@ impl TradeError {
     }
 }
 
-/// An order as the app sends it, before validation.
-#[derive(Debug, Clone)]
-pub struct OrderRequest {
-    pub firebase_uid: String,
-    pub symbol: String,
-    pub side: String,
-    /// The JSON number exactly as written, so no precision is lost on the way to `Decimal`.
-    pub quantity: String,
-    pub market: String,
-    pub order_type: Option<String>,
-}
-
-/// A filled order as acknowledged.
+/// An accepted order: filled, resting, or (ioc and fok that could not fill) canceled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placed {
-    pub order: OrderRecord,
+    pub order: OrderInfo,
+    /// The cash balance in the order's currency after it.
     pub new_balance: Decimal,
+}
+
+/// A market fill as an order.
+pub fn market_order(record: &OrderRecord) -> OrderInfo {
+    OrderInfo {
+        id: record.id,
+        firebase_uid: record.firebase_uid.clone(),
+        symbol: record.symbol.clone(),
+        currency: record.currency,
+        spec: OrderSpec {
+            side: record.side,
+            order_type: record.order_type,
+            time_in_force: crate::domain::orders::TimeInForce::Day,
+            quantity: record.quantity,
+            limit_price: None,
+            stop_price: None,
+            trail: None,
+        },
+        status: OrderStatus::Filled,
+        reason: None,
+        held: Decimal::ZERO,
+        progress: Progress::default(),
+        created_at: record.created_at,
+        updated_at: record.filled_at,
+        expires_at: None,
+        fill: Some(OrderFill {
+            fill_id: record.id,
+            price: record.fill_price,
+            total: record.total,
+            at: record.filled_at,
+        }),
+    }
 }
 
 /// A user's account and watchlist as the routes show them.
@@ -102,10 +153,6 @@ pub struct Portfolio {
 
 /// Validated work for the ledger writer.
 pub(crate) enum Command {
-    Open {
-        uid: String,
-        reply: oneshot::Sender<Result<(), TradeError>>,
-    },
     Place {
         uid: String,
         instrument: usize,
@@ -113,6 +160,28 @@ pub(crate) enum Command {
         quantity: Decimal,
         reply: oneshot::Sender<Result<Placed, TradeError>>,
     },
+    /// An order other than a plain market order.
+    Submit {
+        uid: String,
+        instrument: usize,
+        spec: OrderSpec,
+        reply: oneshot::Sender<Result<Placed, TradeError>>,
+    },
+    /// Cancels an open order; answers `None` when the order is not open.
+    Cancel {
+        uid: String,
+        id: i64,
+        reply: oneshot::Sender<Result<Option<OrderInfo>, TradeError>>,
+    },
+    /// Replaces an open order's terms; answers `None` when the order is not open.
+    Replace {
+        uid: String,
+        id: i64,
+        changes: request::Changes,
+        reply: oneshot::Sender<Result<Option<OrderInfo>, TradeError>>,
+    },
+    /// Ticks are waiting in the inbox.
+    Ticks,
     Watch {
         uid: String,
         symbol: String,
@@ -127,6 +196,9 @@ pub struct Trading {
     portfolios: Arc<DashMap<String, Arc<Portfolio>>>,
     commands: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
+    /// What a user never seen before is shown: the opening state, not registered until they act.
+    opening: Arc<Portfolio>,
+    inbox: Arc<TickInbox>,
 }
 
 pub fn validate_uid(uid: &str) -> Result<(), TradeError> {
@@ -136,34 +208,7 @@ pub fn validate_uid(uid: &str) -> Result<(), TradeError> {
     Ok(())
 }
 
-fn market_of(name: &str) -> Result<Market, TradeError> {
-    match name {
-        "india" => Ok(Market::India),
-        "usa" => Ok(Market::Usa),
-        "uk" => Ok(Market::Uk),
-        "crypto" => Ok(Market::Crypto),
-        other => Err(TradeError::UnknownMarket(other.to_string())),
-    }
-}
-
-/// Reads a JSON number's text as an exact decimal (plain or scientific notation).
-fn parse_quantity(text: &str) -> Result<Decimal, TradeError> {
-    let parsed = if text.contains(['e', 'E']) { Decimal::from_scientific(text) } else { Decimal::from_str(text) };
-    let quantity = parsed.map_err(|_| Refusal::BadQuantity)?;
-    Ok(validate_quantity(quantity)?)
-}
-
 impl Trading {
-    pub(crate) fn new(
-        universe: Arc<Universe>,
-        store: Arc<Store>,
-        portfolios: Arc<DashMap<String, Arc<Portfolio>>>,
-        commands: mpsc::Sender<Command>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        Trading { universe, store, portfolios, commands, metrics }
-    }
-
     async fn send<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<Result<T, TradeError>>) -> Command,
@@ -173,7 +218,7 @@ impl Trading {
         answer.await.map_err(|_| TradeError::Unavailable("the ledger writer stopped".into()))?
     }
 
-    /// Validates and places a market order; resolves once it is committed.
+    /// Validates and places an order; resolves once it is committed.
     pub async fn place(&self, request: OrderRequest) -> Result<Placed, TradeError> {
         let result = self.try_place(request).await;
         match &result {
@@ -184,38 +229,69 @@ impl Trading {
     }
 
     async fn try_place(&self, request: OrderRequest) -> Result<Placed, TradeError> {
-        validate_uid(&request.firebase_uid)?;
-        let instrument =
-            self.universe.find(&request.symbol).ok_or_else(|| TradeError::UnknownSymbol(request.symbol.clone()))?;
-        let side = Side::parse(&request.side).ok_or_else(|| TradeError::BadSide(request.side.clone()))?;
-        match request.order_type.as_deref() {
-            None | Some("market") => {}
-            Some(other) => return Err(TradeError::BadOrderType(other.to_string())),
+        let request::Checked { uid, instrument, spec } = request::check(&self.universe, request)?;
+        if spec.order_type == OrderType::Market && spec == market_terms(&spec) {
+            let (side, quantity) = (spec.side, spec.quantity);
+            return self.send(|reply| Command::Place { uid, instrument, side, quantity, reply }).await;
         }
-        let quantity = parse_quantity(&request.quantity)?;
-        let wanted: Currency = self.universe.get(instrument).currency;
-        let given = market_of(&request.market)?.currency();
-        if given != wanted {
-            return Err(TradeError::MarketMismatch {
-                market: request.market,
-                symbol: self.universe.get(instrument).symbol.clone(),
-                given: given.code(),
-                wanted: wanted.code(),
-            });
-        }
-        let uid = request.firebase_uid;
-        self.send(|reply| Command::Place { uid, instrument, side, quantity, reply }).await
+        self.send(|reply| Command::Submit { uid, instrument, spec, reply }).await
     }
 
-    /// The user's portfolio, registering the user on first sight.
-    pub async fn portfolio(&self, uid: &str) -> Result<Arc<Portfolio>, TradeError> {
+    /// Cancels an open order. Canceling a canceled order answers it again; any other closed
+    /// order cannot be canceled.
+    pub async fn cancel(&self, uid: &str, id: i64) -> Result<OrderInfo, TradeError> {
         validate_uid(uid)?;
-        if let Some(p) = self.portfolios.get(uid) {
-            return Ok(p.clone());
+        let owned = uid.to_string();
+        if let Some(order) = self.send(|reply| Command::Cancel { uid: owned, id, reply }).await? {
+            return Ok(order);
+        }
+        match self.closed_order(uid, id).await? {
+            order if order.status == OrderStatus::Canceled => Ok(order),
+            order => Err(TradeError::OrderClosed { id, status: order.status.as_str() }),
+        }
+    }
+
+    /// Replaces an open order's terms; its holds are checked against the new terms.
+    pub async fn replace(&self, uid: &str, id: i64, replacement: Replacement) -> Result<OrderInfo, TradeError> {
+        validate_uid(uid)?;
+        let changes = request::check_changes(&replacement)?;
+        if changes.is_empty() {
+            return Err(TradeError::Terms(TermsError::NothingToReplace));
         }
         let owned = uid.to_string();
-        self.send(|reply| Command::Open { uid: owned, reply }).await?;
-        self.portfolios.get(uid).map(|p| p.clone()).ok_or_else(|| TradeError::Unavailable("account missing".into()))
+        if let Some(order) = self.send(|reply| Command::Replace { uid: owned, id, changes, reply }).await? {
+            return Ok(order);
+        }
+        let order = self.closed_order(uid, id).await?;
+        Err(TradeError::OrderClosed { id, status: order.status.as_str() })
+    }
+
+    /// An order the writer no longer holds open: closed, or not this user's.
+    async fn closed_order(&self, uid: &str, id: i64) -> Result<OrderInfo, TradeError> {
+        let (store, owned) = (self.store.clone(), uid.to_string());
+        let found = tokio::task::spawn_blocking(move || store.order_of(&owned, id))
+            .await
+            .map_err(|e| TradeError::Unavailable(e.to_string()))??;
+        found.ok_or(TradeError::OrderNotFound(id))
+    }
+
+    /// One of the user's orders. Blocking (a database read).
+    pub fn order(&self, uid: &str, id: i64) -> Result<OrderInfo, TradeError> {
+        validate_uid(uid)?;
+        self.store.order_of(uid, id)?.ok_or(TradeError::OrderNotFound(id))
+    }
+
+    /// The user's orders, newest first. Blocking (a database read).
+    pub fn orders_listed(&self, uid: &str, filter: OrderFilter, limit: usize) -> Result<Vec<OrderInfo>, TradeError> {
+        validate_uid(uid)?;
+        Ok(self.store.orders_listed(uid, filter, limit.min(MAX_ORDERS_LISTED))?)
+    }
+
+    /// The user's portfolio; a user never seen before gets the opening state (reads do not
+    /// register anyone: the first order or watchlist change does).
+    pub fn portfolio(&self, uid: &str) -> Result<Arc<Portfolio>, TradeError> {
+        validate_uid(uid)?;
+        Ok(self.portfolios.get(uid).map(|p| p.clone()).unwrap_or_else(|| self.opening.clone()))
     }
 
     /// Adds (idempotently) or removes a watchlist symbol; returns the canonical symbol.
@@ -228,10 +304,15 @@ impl Trading {
         Ok(symbol)
     }
 
-    /// The user's orders, newest first. Blocking (a database read).
+    /// The user's filled orders, newest first. Blocking (a database read).
     pub fn orders(&self, uid: &str, limit: usize) -> Result<Vec<OrderRecord>, TradeError> {
         validate_uid(uid)?;
         Ok(self.store.orders_of(uid, limit.min(MAX_ORDERS_LISTED))?)
+    }
+
+    /// Where the engine hands the ticks that resting orders wait for.
+    pub fn tick_inbox(&self) -> Arc<TickInbox> {
+        self.inbox.clone()
     }
 
     /// Users registered so far.
@@ -242,4 +323,10 @@ impl Trading {
     pub fn is_registered(&self, uid: &str) -> bool {
         self.portfolios.contains_key(uid)
     }
+}
+
+/// The terms of a plain market order with the same side and quantity: a market order with any
+/// other field set goes through the full validation (and is refused there).
+fn market_terms(spec: &OrderSpec) -> OrderSpec {
+    OrderSpec { limit_price: None, stop_price: None, trail: None, ..spec.clone() }
 }

@@ -1,13 +1,17 @@
 //! The single ledger writer: a thread that owns every account, applies requests in arrival
 //! order, and group-commits them.
 
-use super::{Command, Placed, Portfolio, TradeError, Trading};
+use super::book::{Book, GroupOrders, Resting};
+use super::inbox::TickInbox;
+use super::{Command, Placed, Portfolio, TradeError, Trading, market_order};
 use crate::domain::instrument::Universe;
 use crate::domain::ledger::{Account, price_to_decimal};
+use crate::domain::orders::OrderType;
 use crate::domain::time::{Clock, Timestamp};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::storage::ledger::{FilledOrder, LedgerBatch, NewUser, OrderRecord, WatchChange, commit_ledger};
+use crate::storage::orders::OrderInfo;
 use crate::storage::{Fault, StorageError, Store};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
@@ -26,6 +30,25 @@ pub trait QuoteSource: Send + Sync + 'static {
     fn latest(&self, instrument: usize) -> (f64, Timestamp);
 }
 
+/// Who hears of order events once they are committed (the live stream's order subscribers).
+pub trait Announce: Send + Sync + 'static {
+    /// `event` is `new`, `fill`, `canceled`, `expired`, `rejected` or `replaced`.
+    fn order_event(&self, event: &str, order: &OrderInfo);
+}
+
+/// Nobody listening.
+impl Announce for () {
+    fn order_event(&self, _: &str, _: &OrderInfo) {}
+}
+
+/// Limits on resting orders.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderLimits {
+    pub max_open_per_user: usize,
+    /// Percent added to a buy stop's trigger price for the cash it holds back.
+    pub stop_hold_buffer_percent: Decimal,
+}
+
 pub struct LedgerWriter {
     pub universe: Arc<Universe>,
     pub store: Arc<Store>,
@@ -34,45 +57,81 @@ pub struct LedgerWriter {
     pub starting_cash: Decimal,
     pub max_quote_age_micros: i64,
     pub metrics: Arc<Metrics>,
+    pub limits: OrderLimits,
+    pub announce: Arc<dyn Announce>,
     /// Told when the writer dies (a panic, an invalidated database): the server then stops.
     pub health: Arc<Health>,
 }
 
 /// A reply owed once the group commits.
-enum Reply {
+pub(super) enum Reply {
     Unit(oneshot::Sender<Result<(), TradeError>>, Result<(), TradeError>),
     Placed(oneshot::Sender<Result<Placed, TradeError>>, Result<Placed, TradeError>),
+    Order(oneshot::Sender<Result<Option<OrderInfo>, TradeError>>, Result<Option<OrderInfo>, TradeError>),
 }
 
-struct State {
-    accounts: HashMap<String, Account>,
-    watchlists: HashMap<String, Vec<String>>,
-    next_order_id: i64,
+pub(super) struct State {
+    pub accounts: HashMap<String, Account>,
+    pub watchlists: HashMap<String, Vec<String>>,
+    pub next_order_id: i64,
+    pub book: Book,
+    pub next_event_id: i64,
+    pub inbox: Arc<TickInbox>,
 }
 
 /// Changes of one group, with what the touched users looked like before it (for rollback).
 #[derive(Default)]
-struct Group {
-    batch: LedgerBatch,
-    before: HashMap<String, Option<(Account, Vec<String>)>>,
-    replies: Vec<Reply>,
+pub(super) struct Group {
+    pub batch: LedgerBatch,
+    pub before: HashMap<String, Option<(Account, Vec<String>)>>,
+    pub replies: Vec<Reply>,
+    pub orders: GroupOrders,
 }
 
 impl LedgerWriter {
     /// Loads the ledger, starts the writer thread and returns the service in front of it.
     pub fn start(self) -> Result<Trading, TradeError> {
-        let loaded = self.store.load_ledger()?;
+        let mut loaded = self.store.load_ledger()?;
+        let (open_orders, next_event_id, next_order_id) = self.store.load_open_orders()?;
         let conn = self.store.ledger_connection()?;
+        let (sender, mut receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let inbox = Arc::new(TickInbox::new(self.universe.len(), &sender));
+        let mut book = Book::default();
+        for info in open_orders {
+            let Some(instrument) = self.universe.find(&info.symbol) else { continue };
+            // Restored orders are checked from the first live tick on; nothing is replayed.
+            let resting = Resting { info, instrument, since: Timestamp(i64::MIN) };
+            let account = loaded.accounts.entry(resting.info.firebase_uid.clone()).or_default();
+            if let Err(e) = account.hold(&resting.hold()) {
+                // Only a damaged file gets here (`finlearn check` names it); keep the order held.
+                tracing::error!(order = resting.info.id, error = %e, "an open order holds more than is there");
+                account.force_hold(&resting.hold());
+            }
+            inbox.count(instrument, 1);
+            book.insert(resting);
+        }
         let portfolios: Arc<DashMap<String, Arc<Portfolio>>> = Arc::new(DashMap::new());
         for (uid, account) in &loaded.accounts {
             let watchlist = loaded.watchlists.get(uid).cloned().unwrap_or_default();
             portfolios.insert(uid.clone(), Arc::new(Portfolio { account: account.clone(), watchlist }));
         }
-        let (sender, mut receiver) = mpsc::channel(QUEUE_CAPACITY);
-        let trading =
-            Trading::new(self.universe.clone(), self.store.clone(), portfolios.clone(), sender, self.metrics.clone());
-        let mut state =
-            State { accounts: loaded.accounts, watchlists: loaded.watchlists, next_order_id: loaded.next_order_id };
+        let trading = Trading {
+            universe: self.universe.clone(),
+            store: self.store.clone(),
+            portfolios: portfolios.clone(),
+            commands: sender,
+            metrics: self.metrics.clone(),
+            opening: Arc::new(Portfolio { account: Account::opened_with(self.starting_cash), watchlist: Vec::new() }),
+            inbox: inbox.clone(),
+        };
+        let mut state = State {
+            accounts: loaded.accounts,
+            watchlists: loaded.watchlists,
+            next_order_id: loaded.next_order_id.max(next_order_id),
+            book,
+            next_event_id,
+            inbox,
+        };
         std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
@@ -100,6 +159,8 @@ impl LedgerWriter {
     ) -> Result<(), StorageError> {
         while let Some(first) = receiver.blocking_recv() {
             let mut group = Group::default();
+            group.orders.ids_before = (state.next_order_id, state.next_event_id);
+            self.drain_ticks(state, &mut group);
             self.apply(state, &mut group, first);
             while group.replies.len() < MAX_GROUP {
                 match receiver.try_recv() {
@@ -113,7 +174,7 @@ impl LedgerWriter {
     }
 
     /// Registers `uid` if new, remembering its prior state for rollback.
-    fn touch(&self, state: &mut State, group: &mut Group, uid: &str) {
+    pub(super) fn touch(&self, state: &mut State, group: &mut Group, uid: &str) {
         if !group.before.contains_key(uid) {
             let prior =
                 state.accounts.get(uid).map(|a| (a.clone(), state.watchlists.get(uid).cloned().unwrap_or_default()));
@@ -128,10 +189,6 @@ impl LedgerWriter {
 
     fn apply(&self, state: &mut State, group: &mut Group, command: Command) {
         match command {
-            Command::Open { uid, reply } => {
-                self.touch(state, group, &uid);
-                group.replies.push(Reply::Unit(reply, Ok(())));
-            }
             Command::Watch { uid, symbol, add, reply } => {
                 self.touch(state, group, &uid);
                 let list = state.watchlists.entry(uid.clone()).or_default();
@@ -147,8 +204,12 @@ impl LedgerWriter {
             }
             Command::Place { uid, instrument, side, quantity, reply } => {
                 let result = self.place(state, group, &uid, instrument, side, quantity);
+                if let Ok(placed) = &result {
+                    group.orders.announce.push(("fill", placed.order.clone()));
+                }
                 group.replies.push(Reply::Placed(reply, result));
             }
+            other => self.apply_order_command(state, group, other),
         }
     }
 
@@ -178,6 +239,7 @@ impl LedgerWriter {
             firebase_uid: uid.to_string(),
             symbol: inst.symbol.clone(),
             side,
+            order_type: OrderType::Market,
             quantity: fill.quantity,
             currency: inst.currency,
             fill_price: fill.price,
@@ -190,7 +252,7 @@ impl LedgerWriter {
             cash_after: fill.new_balance,
             position_after: fill.position,
         });
-        Ok(Placed { order, new_balance: fill.new_balance })
+        Ok(Placed { order: market_order(&order), new_balance: fill.new_balance })
     }
 
     /// Writes the group in one transaction, then answers everyone: with their results if it
@@ -218,8 +280,10 @@ impl LedgerWriter {
                     match reply {
                         Reply::Unit(tx, result) => drop(tx.send(result)),
                         Reply::Placed(tx, result) => drop(tx.send(result)),
+                        Reply::Order(tx, result) => drop(tx.send(result)),
                     }
                 }
+                self.announce(group.orders);
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = group.replies.len(), "ledger commit failed; the group was undone");
@@ -235,7 +299,7 @@ impl LedgerWriter {
                         }
                     }
                 }
-                state.next_order_id -= group.batch.orders.len() as i64;
+                self.undo(state, group.orders);
                 let detail = match e.fault() {
                     Fault::DiskFull => "the server's disk is full; nothing was recorded".to_string(),
                     _ => "the order could not be recorded; nothing was changed".to_string(),
@@ -245,6 +309,10 @@ impl LedgerWriter {
                         Reply::Unit(tx, _) => drop(tx.send(Err(TradeError::Unavailable(detail.clone())))),
                         Reply::Placed(tx, result) => {
                             // A refusal stays a refusal; only accepted orders were lost.
+                            let answer = result.and(Err(TradeError::Unavailable(detail.clone())));
+                            drop(tx.send(answer))
+                        }
+                        Reply::Order(tx, result) => {
                             let answer = result.and(Err(TradeError::Unavailable(detail.clone())));
                             drop(tx.send(answer))
                         }
@@ -307,6 +375,8 @@ mod tests {
             starting_cash: Decimal::from(10_000),
             max_quote_age_micros: 15_000_000,
             metrics: Arc::default(),
+            limits: OrderLimits { max_open_per_user: 3, stop_hold_buffer_percent: Decimal::from(5) },
+            announce: Arc::new(()),
             health,
         }
         .start()
@@ -337,7 +407,7 @@ mod tests {
         assert_eq!(retried.order.id, first.order.id + 1, "the failed group's order id was given back");
         assert_eq!(retried.new_balance, Decimal::from(9_750), "nothing of the failed group was kept");
         assert_eq!(
-            trading.portfolio("v").await.unwrap().account.balance(crate::domain::instrument::Currency::Usd),
+            trading.portfolio("v").unwrap().account.balance(crate::domain::instrument::Currency::Usd),
             Decimal::from(9_900)
         );
     }
@@ -360,7 +430,7 @@ mod tests {
             side: "buy".into(),
             quantity: quantity.into(),
             market: "usa".into(),
-            order_type: None,
+            ..Default::default()
         }
     }
 
@@ -369,12 +439,14 @@ mod tests {
         let now = Timestamp::from_seconds(1_800_000_000);
         let (stale, _dir) = writer(now.plus_micros(-16_000_000), now);
         assert!(matches!(stale.place(buy("1")).await, Err(TradeError::StalePrice(_))));
-        assert_eq!(stale.portfolio("u").await.unwrap().account, Account::opened_with(Decimal::from(10_000)));
+        assert_eq!(stale.portfolio("u").unwrap().account, Account::opened_with(Decimal::from(10_000)));
+        assert!(!stale.is_registered("u"), "reading a portfolio registers nobody");
 
         let (fresh, _dir) = writer(now.plus_micros(-14_000_000), now);
         let placed = fresh.place(buy("2.5")).await.unwrap();
+        let fill = placed.order.fill.unwrap();
         assert_eq!(
-            (placed.order.side, placed.order.total, placed.new_balance),
+            (placed.order.spec.side, fill.total, placed.new_balance),
             (Side::Buy, Decimal::from(250), Decimal::from(9_750))
         );
     }

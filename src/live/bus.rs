@@ -17,6 +17,8 @@ pub enum Topic {
     News(Arc<[usize]>),
     /// About the whole market (paused, resumed, speed): every client gets it.
     System,
+    /// An order event, for that user's order subscribers only.
+    Order(Arc<str>),
 }
 
 #[derive(Debug, Clone)]

@@ -20,6 +20,7 @@ use crate::domain::director::MarketStatus;
 use crate::domain::market::{Market, MarketEvent};
 use crate::domain::quote::DayQuote;
 use crate::domain::time::{Clock, MICROS_PER_MINUTE, MICROS_PER_SECOND, Timestamp};
+use crate::ledger::TickInbox;
 use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +46,8 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub director: Arc<Director>,
+    /// Resting orders see every tick of their symbol, after the quote board.
+    pub orders: Option<Arc<TickInbox>>,
 }
 
 impl Engine {
@@ -111,7 +114,7 @@ impl Engine {
 
     /// Routes every event due by `until`; `live` events also go out on the stream.
     fn advance_to(&mut self, until: Timestamp, live: bool) {
-        let Engine { market, quotes, board, charts, bus, buffer, metrics, .. } = self;
+        let Engine { market, quotes, board, charts, bus, buffer, metrics, orders, .. } = self;
         market.advance_until(until, |event| match event {
             MarketEvent::Tick(tick) => {
                 let quote = &mut quotes[tick.instrument];
@@ -123,6 +126,10 @@ impl Engine {
                     bus.publish(Topic::Tick(tick.instrument), frame);
                 }
                 buffer.push_tick(tick);
+                // Resting orders see every tick, caught-up ones too: what the chart shows.
+                if let Some(orders) = orders {
+                    orders.on_tick(&tick);
+                }
                 metrics.ticks_generated.inc();
             }
             MarketEvent::News(news, affected) => {

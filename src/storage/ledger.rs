@@ -11,6 +11,7 @@
 use super::{Result, StorageError, Store, transaction, ts_value};
 use crate::domain::instrument::Currency;
 use crate::domain::ledger::{Account, Position, Side};
+use crate::domain::orders::OrderType;
 use crate::domain::time::Timestamp;
 use duckdb::Connection;
 use rust_decimal::Decimal;
@@ -40,6 +41,8 @@ pub struct OrderRecord {
     pub firebase_uid: String,
     pub symbol: String,
     pub side: Side,
+    /// The type of the order this fill belongs to.
+    pub order_type: OrderType,
     pub quantity: Decimal,
     pub currency: Currency,
     pub fill_price: Decimal,
@@ -78,11 +81,16 @@ pub struct LedgerBatch {
     pub new_users: Vec<NewUser>,
     pub orders: Vec<FilledOrder>,
     pub watch_changes: Vec<WatchChange>,
+    /// Lifecycle events of orders beyond market ones.
+    pub order_events: Vec<super::orders::OrderEvent>,
 }
 
 impl LedgerBatch {
     pub fn is_empty(&self) -> bool {
-        self.new_users.is_empty() && self.orders.is_empty() && self.watch_changes.is_empty()
+        self.new_users.is_empty()
+            && self.orders.is_empty()
+            && self.watch_changes.is_empty()
+            && self.order_events.is_empty()
     }
 }
 
@@ -144,7 +152,7 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, symbol, side, quantity_micros, currency, fill_price_cents, total_cents,
-                        epoch_us(created_at), epoch_us(filled_at)
+                        epoch_us(created_at), epoch_us(filled_at), order_type
                  FROM orders WHERE firebase_uid = ? ORDER BY id DESC LIMIT ?",
             )?;
             let rows = stmt.query_map(duckdb::params![uid, limit as i64], |r| {
@@ -153,6 +161,7 @@ impl Store {
                     firebase_uid: uid.to_string(),
                     symbol: r.get(1)?,
                     side: if r.get::<_, String>(2)? == "sell" { Side::Sell } else { Side::Buy },
+                    order_type: OrderType::parse(&r.get::<_, String>(9)?).unwrap_or(OrderType::Market),
                     quantity: from_micros(r.get(3)?),
                     currency: currency_of(&r.get::<_, String>(4)?),
                     fill_price: from_cents(r.get(5)?),
@@ -260,7 +269,7 @@ fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
                 o.firebase_uid,
                 o.symbol,
                 o.side.as_str(),
-                "market",
+                o.order_type.as_str(),
                 to_micros(o.quantity),
                 "filled",
                 o.currency.code(),
@@ -275,6 +284,7 @@ fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
         }
         orders.flush()?;
     }
+    super::orders::append_order_events(conn, &batch.order_events)?;
     for change in &batch.watch_changes {
         match change {
             WatchChange::Add { uid, symbol, at } => conn

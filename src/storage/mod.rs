@@ -12,6 +12,7 @@
 mod audit;
 mod history;
 pub mod ledger;
+pub mod orders;
 mod schema;
 mod writes;
 

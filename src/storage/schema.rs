@@ -76,6 +76,38 @@ CREATE TABLE IF NOT EXISTS orders (
     position_after_micros BIGINT NOT NULL,
     cost_after_cents BIGINT NOT NULL
 );
+-- The lifecycle of every order that is not a plain market order: one appended row per event,
+-- each holding the whole order as it stood after it (prices in cents, quantities and trail
+-- percentages in millionths, `held` in cents for a buy and millionths for a sell). An order's
+-- state is its latest row; a filled order names its row in `orders` in `fill_id`.
+CREATE TABLE IF NOT EXISTS order_events (
+    event_id BIGINT NOT NULL,
+    order_id BIGINT NOT NULL,
+    firebase_uid VARCHAR NOT NULL,
+    symbol VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    side VARCHAR NOT NULL,
+    order_type VARCHAR NOT NULL,
+    time_in_force VARCHAR NOT NULL,
+    quantity_micros BIGINT NOT NULL,
+    limit_cents BIGINT,
+    stop_cents BIGINT,
+    trail_cents BIGINT,
+    trail_percent BIGINT,
+    triggered BOOLEAN NOT NULL,
+    mark_cents BIGINT,
+    held BIGINT NOT NULL,
+    status VARCHAR NOT NULL,
+    event VARCHAR NOT NULL,
+    reason VARCHAR,
+    fill_id BIGINT,
+    fill_price_cents BIGINT,
+    total_cents BIGINT,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP,
+    filled_at TIMESTAMP
+);
 CREATE TABLE IF NOT EXISTS watchlist (
     firebase_uid VARCHAR NOT NULL,
     symbol VARCHAR NOT NULL,

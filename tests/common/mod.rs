@@ -198,6 +198,20 @@ impl TestServer {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// POSTs `body` as written (numbers a `serde_json::Value` could not hold exactly).
+    pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
+        let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+        let mut response = client
+            .post(format!("{}{path}", self.base))
+            .insert_header(("content-type", "application/json"))
+            .send_body(body.to_string())
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let bytes = response.body().limit(8 << 20).await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send("POST", path, Some(body)).await
     }
