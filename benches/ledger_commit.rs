@@ -7,8 +7,8 @@
 
 mod common;
 
+use finlearn::domain::account::{Position, Side};
 use finlearn::domain::instrument::Currency;
-use finlearn::domain::ledger::{Position, Side};
 use finlearn::domain::orders::OrderType;
 use finlearn::domain::time::Timestamp;
 use finlearn::storage::Store;

@@ -7,9 +7,9 @@
 use finlearn::domain::instrument::{Universe, default_universe};
 use finlearn::domain::market::Tick;
 use finlearn::domain::time::{ManualClock, Timestamp};
-use finlearn::ledger::{Announce, LedgerWriter, OrderLimits, OrderRequest, QuoteSource, Trading};
 use finlearn::storage::Store;
 use finlearn::storage::orders::OrderInfo;
+use finlearn::trading::{Announce, LedgerWriter, OrderLimits, OrderRequest, QuoteSource, Trading};
 use rust_decimal::Decimal;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

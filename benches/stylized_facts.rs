@@ -14,7 +14,7 @@ mod common;
 use finlearn::config::Settings;
 use finlearn::domain::director::{Command, Target};
 use finlearn::domain::factors::{NewsLoad, Structure};
-use finlearn::domain::instrument::{Instrument, InstrumentType, Market as MarketId};
+use finlearn::domain::instrument::{Instrument, InstrumentType, Region as MarketId};
 use finlearn::domain::market::{Market, Start};
 use finlearn::domain::regime::{RegimeKind, RegimeOrder, RegimeParameters};
 use finlearn::domain::time::Timestamp;

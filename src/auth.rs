@@ -16,8 +16,10 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::RwLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
 
 /// Seconds of clock difference tolerated between the token issuer and this server.
 pub const CLOCK_SKEW_SECS: u64 = 60;
@@ -209,6 +211,23 @@ pub fn issue_token(secret: &str, uid: &str, ttl: Duration) -> Result<String, Key
     };
     let key = EncodingKey::from_secret(secret.as_bytes()).map_err(|e| KeyError::Sign(e.to_string()))?;
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).map_err(|e| KeyError::Sign(e.to_string()))
+}
+
+/// Re-reads the signing keys of a JWKS URL every [`JWKS_REFRESH`]; a failed read keeps the
+/// keys in use.
+pub async fn refresh_keys(identity: Arc<Identity>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(JWKS_REFRESH) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let id = identity.clone();
+        match tokio::task::spawn_blocking(move || id.refresh()).await {
+            Ok(Ok(keys)) => tracing::info!(keys, "signing keys refreshed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "refreshing signing keys failed; keeping the current ones"),
+            Err(e) => tracing::warn!(error = %e, "refreshing signing keys failed"),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,10 @@
 //! - [`live`]: the running market: quote board, chart windows, bus, write buffer, engine and
 //!   writer tasks.
 //! - [`market_data`]: the service behind the market-data routes.
-//! - [`ledger`]: paper trading: the service and its single group-committing writer.
+//! - [`trading`]: paper trading: the service, resting orders, and the single group-committing
+//!   ledger writer.
+//! - [`resume`]: seeding an empty database or resuming from stored prices at start-up.
+//! - [`signals`]: Ctrl-C and SIGTERM, held from the first moment.
 //! - [`seed`]: generating the first days of history on an empty database.
 //! - [`http`]: routes, one file per resource, and the error type.
 //! - [`auth`]: who may act for a user: open, Firebase ID tokens, or shared-secret tokens.
@@ -26,11 +29,13 @@ pub mod config;
 pub mod domain;
 pub mod health;
 pub mod http;
-pub mod ledger;
 pub mod live;
 pub mod market_data;
 pub mod metrics;
+pub mod resume;
 pub mod seed;
+pub mod signals;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod trading;

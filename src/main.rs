@@ -2,7 +2,8 @@ use clap::Parser;
 use finlearn::cli::{CheckArgs, Cli, Command, ServeArgs, TokenArgs};
 use finlearn::config::{AuthMode, Overrides, Settings};
 use finlearn::domain::time::SystemClock;
-use finlearn::startup::{Application, ShutdownSignals};
+use finlearn::signals::ShutdownSignals;
+use finlearn::startup::Application;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -73,7 +74,7 @@ fn token(args: TokenArgs) -> anyhow::Result<()> {
     if settings.auth.mode != AuthMode::SharedSecret {
         anyhow::bail!("tokens are issued only with [auth] mode = \"shared-secret\" and a secret");
     }
-    finlearn::ledger::validate_uid(&args.uid).map_err(|e| anyhow::anyhow!("--uid: {e}"))?;
+    finlearn::trading::validate_uid(&args.uid).map_err(|e| anyhow::anyhow!("--uid: {e}"))?;
     let ttl = Duration::from_secs(args.ttl.unwrap_or(settings.auth.token_ttl_secs));
     println!("{}", finlearn::auth::issue_token(&settings.auth.secret, &args.uid, ttl)?);
     Ok(())

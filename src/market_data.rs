@@ -5,7 +5,7 @@
 //! buffered for it, under the buffer's read gate, so they are always current.
 
 use crate::domain::candle::{Candle, Timeframe, fold_trades, merge_newer};
-use crate::domain::instrument::{Instrument, InstrumentType, Market, Sector, Universe};
+use crate::domain::instrument::{Instrument, InstrumentType, Region, Sector, Universe};
 use crate::domain::news::NewsEvent;
 use crate::domain::time::{Clock, Timestamp};
 use crate::live::buffer::WriteBuffer;
@@ -47,7 +47,7 @@ pub struct InstrumentView<'a> {
     #[serde(rename = "type")]
     kind: InstrumentType,
     sector: Sector,
-    market: Market,
+    market: Region,
     base_price: f64,
     volatility: f64,
     description: String,

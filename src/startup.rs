@@ -1,27 +1,26 @@
 //! Wiring: builds the state from the settings, seeds an empty database, spawns the engine and
 //! the writer, serves HTTP, and shuts everything down in order.
 
-use crate::auth::{Identity, JWKS_REFRESH};
+use crate::auth::{Identity, refresh_keys};
 use crate::config::Settings;
 use crate::domain::instrument::Universe;
 use crate::domain::lesson::Lesson;
-use crate::domain::market::{Market, Start};
-use crate::domain::quote::{DayQuote, StoredDay};
-use crate::domain::time::{Clock, MICROS_PER_DAY, Timestamp};
+use crate::domain::quote::DayQuote;
+use crate::domain::time::Clock;
 use crate::health::Health;
 use crate::http::{self, AppState};
-use crate::ledger::{LedgerWriter, OrderLimits};
 use crate::live::buffer::WriteBuffer;
 use crate::live::bus::Bus;
 use crate::live::charts::ChartWindows;
 use crate::live::director::Director;
 use crate::live::engine::Engine;
 use crate::live::quotes::QuoteBoard;
-use crate::live::writer::Writer;
+use crate::live::tick_writer::TickWriter;
 use crate::market_data::{MAX_CANDLES, MarketData};
 use crate::metrics::Metrics;
-use crate::seed::seed_history;
+use crate::resume::{fresh_day, start_market};
 use crate::storage::Store;
+use crate::trading::{LedgerWriter, OrderLimits};
 use actix_cors::Cors;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
@@ -85,7 +84,7 @@ impl Application {
         let health = Arc::new(Health::default());
         let director = Arc::new(Director::default());
 
-        let writer = Arc::new(Writer {
+        let writer = Arc::new(TickWriter {
             store: store.clone(),
             buffer: buffer.clone(),
             symbols: universe.symbols().into(),
@@ -226,149 +225,5 @@ impl Stopper {
     pub async fn stop(&self) {
         self.shutdown.cancel();
         self.server.stop(true).await;
-    }
-}
-
-/// Seeds an empty database and returns the market continuing from the seeded state, or
-/// resumes from the last stored prices.
-fn start_market(settings: &Settings, universe: &Universe, store: &Store, clock: &dyn Clock) -> anyhow::Result<Market> {
-    let now = clock.now();
-    let params: Vec<_> = universe.list().iter().map(|i| settings.model_for(i.kind)).collect();
-    let seed = settings.simulation.seed.unwrap_or_else(rand::random);
-    if store.seeding_interrupted()? {
-        tracing::warn!("the last start-up stopped while seeding: discarding its partial history to seed again");
-        store.clear_market_data()?;
-    }
-    let next_news_id = store.next_news_id()?;
-    if store.has_ticks()? {
-        let stored = store.stored_days(now)?;
-        let starts: Vec<Start> = universe
-            .list()
-            .iter()
-            .map(|i| match stored.get(&i.symbol) {
-                Some(day) => Start { price: day.last_price, last_tick: day.last_time },
-                None => Start { price: i.base_price, last_tick: now },
-            })
-            .collect();
-        tracing::info!(instruments = universe.len(), "resuming from stored prices");
-        // A resumed run must not replay the random path of the seeded one.
-        return Ok(Market::new(
-            universe.list().to_vec(),
-            &params,
-            &starts,
-            settings.cadence(),
-            seed ^ now.0 as u64,
-            now,
-            next_news_id,
-        ));
-    }
-    let days = settings.simulation.seed_days;
-    let from = Timestamp(now.0 - (days * MICROS_PER_DAY as f64) as i64);
-    let starts: Vec<Start> = universe.list().iter().map(|i| Start { price: i.base_price, last_tick: from }).collect();
-    let mut market =
-        Market::new(universe.list().to_vec(), &params, &starts, settings.cadence(), seed, from, next_news_id);
-    tracing::info!(days, instruments = universe.len(), seed, "empty database: seeding history");
-    let mut shown = 0;
-    store.mark_seeding(true)?;
-    let report = seed_history(store, &mut market, from, now, |done| {
-        let percent = (done * 100.0) as u32;
-        if percent >= shown + 10 || percent == 100 {
-            shown = percent;
-            tracing::info!("seeding history: {percent}%");
-        }
-    })?;
-    store.mark_seeding(false)?;
-    tracing::info!(ticks = report.ticks, news = report.news, seconds = report.elapsed.as_secs_f64(), "seeded");
-    // Seeding fills DuckDB's cache with the whole history just written; a server that serves
-    // from a warm start needs a fraction of it (idle RSS about 51 MB against 144 MB).
-    store.release_cache(&settings.storage.memory_limit)?;
-    trim_heap();
-    Ok(market)
-}
-
-/// Hands memory freed by the allocator back to the operating system. glibc keeps freed heap
-/// pages mapped (a seeding run frees about a hundred megabytes at once); other allocators
-/// return them on their own.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn trim_heap() {
-    unsafe extern "C" {
-        fn malloc_trim(pad: usize) -> i32;
-    }
-    // SAFETY: malloc_trim takes no pointers; it only releases free pages at the top of the
-    // heap and in free chunks, and is thread-safe.
-    unsafe {
-        malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_heap() {}
-
-/// Re-reads the signing keys of a JWKS URL every [`JWKS_REFRESH`]; a failed read keeps the
-/// keys in use.
-async fn refresh_keys(identity: Arc<Identity>, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(JWKS_REFRESH) => {}
-            _ = shutdown.cancelled() => return,
-        }
-        let id = identity.clone();
-        match tokio::task::spawn_blocking(move || id.refresh()).await {
-            Ok(Ok(keys)) => tracing::info!(keys, "signing keys refreshed"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "refreshing signing keys failed; keeping the current ones"),
-            Err(e) => tracing::warn!(error = %e, "refreshing signing keys failed"),
-        }
-    }
-}
-
-/// The day an instrument without stored history starts with.
-fn fresh_day(price: f64, now: Timestamp) -> StoredDay {
-    StoredDay {
-        last_price: price,
-        last_time: now,
-        open: price,
-        high: price,
-        low: price,
-        volume: 0,
-        previous_close: None,
-        past_year: Vec::new(),
-        average_volume: None,
-    }
-}
-
-/// Ctrl-C and SIGTERM, caught from the moment [`ShutdownSignals::install`] returns: a signal
-/// that arrives while the server is still starting (seeding, say) is held and stops it as soon
-/// as it is up, instead of killing the process half-way.
-pub struct ShutdownSignals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl ShutdownSignals {
-    /// Installs the handlers; call from inside the runtime.
-    pub fn install() -> std::io::Result<Self> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(ShutdownSignals {
-                interrupt: signal(SignalKind::interrupt())?,
-                terminate: signal(SignalKind::terminate())?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(ShutdownSignals {})
-    }
-
-    /// Resolves on the first Ctrl-C or SIGTERM since installation.
-    pub async fn recv(mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

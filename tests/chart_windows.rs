@@ -16,7 +16,7 @@ use finlearn::live::bus::Bus;
 use finlearn::live::charts::ChartWindows;
 use finlearn::live::engine::Engine;
 use finlearn::live::quotes::QuoteBoard;
-use finlearn::live::writer::Writer;
+use finlearn::live::tick_writer::TickWriter;
 use finlearn::market_data::{HistoryRequest, MAX_CANDLES, MarketData};
 use finlearn::metrics::Metrics;
 use finlearn::seed::seed_history;
@@ -39,7 +39,7 @@ struct Rig {
     universe: Arc<Universe>,
     clock: Arc<ManualClock>,
     engine: Engine,
-    writer: Arc<Writer>,
+    writer: Arc<TickWriter>,
     market: MarketData,
 }
 
@@ -61,7 +61,7 @@ fn rig(settings: &Settings, now: Timestamp) -> Rig {
     let charts = Arc::new(ChartWindows::load(&store, &universe, MAX_CANDLES as usize, now).unwrap());
     let buffer = Arc::new(WriteBuffer::default());
     let metrics = Arc::new(Metrics::new());
-    let writer = Arc::new(Writer {
+    let writer = Arc::new(TickWriter {
         store: store.clone(),
         buffer: buffer.clone(),
         symbols: universe.symbols().into(),

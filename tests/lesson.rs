@@ -12,7 +12,7 @@ use finlearn::live::charts::ChartWindows;
 use finlearn::live::director::Director;
 use finlearn::live::engine::Engine;
 use finlearn::live::quotes::QuoteBoard;
-use finlearn::live::writer::Writer;
+use finlearn::live::tick_writer::TickWriter;
 use finlearn::metrics::Metrics;
 use finlearn::storage::Store;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ fn engine(seed: u64, clock: Arc<ManualClock>, dir: &std::path::Path) -> Engine {
     let store = Arc::new(Store::open(&dir.join("lesson.duckdb"), "128MB", 1).unwrap());
     let buffer = Arc::new(WriteBuffer::default());
     let metrics = Arc::new(Metrics::new());
-    let writer = Arc::new(Writer {
+    let writer = Arc::new(TickWriter {
         store,
         buffer: buffer.clone(),
         symbols: universe.iter().map(|i| i.symbol.clone()).collect(),

@@ -204,7 +204,7 @@ impl Market {
 mod tests {
     use super::*;
     use crate::config::Settings;
-    use crate::domain::instrument::Market as Region;
+    use crate::domain::instrument::Region;
     use crate::domain::market::{Start, Tick};
     use crate::domain::model::TICK_SIZE;
     use crate::domain::time::MICROS_PER_SECOND;

@@ -3,7 +3,7 @@
 //! A command is applied by the market at an instant ([`super::market::Market::schedule`]), in
 //! time order with its ticks, so a lesson replays identically with the same seed.
 
-use super::instrument::{Instrument, InstrumentType, Market, Sector};
+use super::instrument::{Instrument, InstrumentType, Region, Sector};
 use super::regime::RegimeOrder;
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -22,7 +22,7 @@ pub struct Target {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub markets: Vec<Market>,
+    pub markets: Vec<Region>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sectors: Vec<Sector>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -165,9 +165,9 @@ mod tests {
     fn scopes_resolve_to_markets_sectors_and_symbols() {
         let u = default_universe();
         assert_eq!(Target::everything().resolve(&u).unwrap().all.len(), 45);
-        let usa_tech = Target { markets: vec![Market::Usa], sectors: vec![Sector::Technology], ..Target::default() };
+        let usa_tech = Target { markets: vec![Region::Usa], sectors: vec![Sector::Technology], ..Target::default() };
         assert_eq!(symbols(&u, &usa_tech.resolve(&u).unwrap().all), ["NASDAQ", "AAPL", "MSFT", "NVDA"]);
-        let crypto = Target { markets: vec![Market::Crypto], symbols: vec!["aapl".into()], ..Target::default() };
+        let crypto = Target { markets: vec![Region::Crypto], symbols: vec!["aapl".into()], ..Target::default() };
         let members = crypto.resolve(&u).unwrap();
         assert_eq!(symbols(&u, &members.all), ["AAPL", "BTC", "ETH", "SOL"]);
         assert_eq!(symbols(&u, &members.named), ["AAPL"]);
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn indices_in_a_group_follow_their_constituents_unless_named() {
         let u = default_universe();
-        let usa = Target { markets: vec![Market::Usa], symbols: vec!["DOW JONES".into()], ..Target::default() };
+        let usa = Target { markets: vec![Region::Usa], symbols: vec!["DOW JONES".into()], ..Target::default() };
         let moved = symbols(&u, &usa.resolve(&u).unwrap().moved(&u));
         assert!(moved.contains(&"DOW JONES".to_string()) && !moved.contains(&"S&P 500".to_string()));
         assert!(moved.contains(&"AAPL".to_string()));

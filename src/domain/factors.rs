@@ -10,7 +10,7 @@
 //! sector when it has one), moving by a scaled average of their moves plus a little noise of
 //! its own, so it correlates with them as a real index does.
 
-use super::instrument::{Instrument, InstrumentType, Market, Sector};
+use super::instrument::{Instrument, InstrumentType, Region, Sector};
 use super::model::ModelParams;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -122,7 +122,7 @@ impl Structure {
         let tracking: Vec<Option<Tracking>> = (0..universe.len()).map(|i| constituents(universe, i)).collect();
         let mut budgets = Vec::with_capacity(universe.len());
         for (i, inst) in universe.iter().enumerate() {
-            let crypto = inst.market == Market::Crypto;
+            let crypto = inst.market == Region::Crypto;
             let mut shares = vec![(0, if crypto { s.crypto_global } else { s.global })];
             shares.push((
                 factor(format!("market:{}", inst.market.name())),

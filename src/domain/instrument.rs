@@ -35,9 +35,13 @@ pub enum Sector {
     Unknown,
 }
 
+/// Where an instrument trades: a country's exchanges, or the crypto market. Spelt `market` on
+/// the wire and in the configuration, as the app names it; called a region here so it is not
+/// mistaken for the simulated market ([`crate::domain::market::Market`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub enum Market {
+#[schema(as = Market)]
+pub enum Region {
     India,
     Usa,
     Uk,
@@ -65,21 +69,21 @@ impl Currency {
     }
 }
 
-impl Market {
+impl Region {
     pub fn currency(self) -> Currency {
         match self {
-            Market::India => Currency::Inr,
-            Market::Usa | Market::Crypto => Currency::Usd,
-            Market::Uk => Currency::Gbp,
+            Region::India => Currency::Inr,
+            Region::Usa | Region::Crypto => Currency::Usd,
+            Region::Uk => Currency::Gbp,
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            Market::India => "india",
-            Market::Usa => "usa",
-            Market::Uk => "uk",
-            Market::Crypto => "crypto",
+            Region::India => "india",
+            Region::Usa => "usa",
+            Region::Uk => "uk",
+            Region::Crypto => "crypto",
         }
     }
 }
@@ -107,7 +111,7 @@ pub struct Instrument {
     #[serde(rename = "type")]
     pub kind: InstrumentType,
     pub sector: Sector,
-    pub market: Market,
+    pub market: Region,
     pub currency: Currency,
     pub base_price: f64,
     pub annual_volatility: f64,
@@ -252,7 +256,7 @@ mod tests {
         assert_eq!(nifty.kind, InstrumentType::MarketIndex);
         assert_eq!(nifty.currency, Currency::Inr);
         let btc = list.iter().find(|i| i.symbol == "BTC").unwrap();
-        assert_eq!((btc.market, btc.currency), (Market::Crypto, Currency::Usd));
+        assert_eq!((btc.market, btc.currency), (Region::Crypto, Currency::Usd));
         assert!(list.iter().any(|i| i.symbol == "L&T"));
     }
 

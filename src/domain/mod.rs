@@ -2,13 +2,13 @@
 //! plain values. Nothing here knows about HTTP, async runtimes or the database; time comes in
 //! as a value and randomness from seeded generators, so every rule is testable directly.
 
+pub mod account;
 pub mod candle;
 pub mod chart_window;
 pub mod directing;
 pub mod director;
 pub mod factors;
 pub mod instrument;
-pub mod ledger;
 pub mod lesson;
 pub mod market;
 pub mod model;

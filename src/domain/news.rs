@@ -8,7 +8,7 @@
 //! model at the instrument's next tick and raises its volatility, which then decays.
 
 use super::factors::NewsLoad;
-use super::instrument::{Instrument, InstrumentType, Market, Sector};
+use super::instrument::{Instrument, InstrumentType, Region, Sector};
 use super::model::ModelParams;
 use super::time::Timestamp;
 use rand::Rng;
@@ -111,12 +111,12 @@ fn sector_name(sector: Sector) -> &'static str {
     }
 }
 
-fn market_adjective(market: Market) -> &'static str {
+fn market_adjective(market: Region) -> &'static str {
     match market {
-        Market::India => "Indian",
-        Market::Usa => "US",
-        Market::Uk => "UK",
-        Market::Crypto => "Crypto",
+        Region::India => "Indian",
+        Region::Usa => "US",
+        Region::Uk => "UK",
+        Region::Crypto => "Crypto",
     }
 }
 
@@ -208,10 +208,10 @@ impl NewsPlan {
                 sources.push(Source { kind: Kind::Earnings, affected: vec![i], rate: s.earnings_per_year });
             }
         }
-        let mut sectors: Vec<(Market, Sector)> = Vec::new();
+        let mut sectors: Vec<(Region, Sector)> = Vec::new();
         for &i in &newsworthy {
             let key = (universe[i].market, universe[i].sector);
-            if key.1 != Sector::Unknown && key.0 != Market::Crypto && !sectors.contains(&key) {
+            if key.1 != Sector::Unknown && key.0 != Region::Crypto && !sectors.contains(&key) {
                 sectors.push(key);
             }
         }

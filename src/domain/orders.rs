@@ -6,7 +6,7 @@
 //! `trail_percent`, `time_in_force`), so students who know one know the other. Orders fill
 //! whole or not at all (no partial fills), at the price of the tick that fills them.
 
-use super::ledger::{CASH_DP, Side, order_value, round_cents};
+use super::account::{CASH_DP, Side, order_value, round_cents};
 use super::time::{MICROS_PER_DAY, Timestamp};
 use rust_decimal::Decimal;
 

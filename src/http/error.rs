@@ -1,8 +1,8 @@
 //! The one HTTP error type: every service error maps to a status here, exhaustively.
 
 use crate::auth::AuthError;
-use crate::ledger::TradeError;
 use crate::market_data::MarketError;
+use crate::trading::TradeError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
 use serde_json::json;

@@ -3,12 +3,12 @@
 
 use super::number::ExactNumber;
 use super::{ApiError, AppState, ErrorBody, authorize};
-use crate::domain::ledger::Side;
+use crate::domain::account::Side;
 use crate::domain::orders::Trail;
 use crate::domain::time::Timestamp;
-use crate::ledger::{Announce, MAX_ORDERS_LISTED, Replacement};
 use crate::live::bus::{Bus, Topic};
 use crate::storage::orders::{OrderFilter, OrderInfo};
+use crate::trading::{Announce, MAX_ORDERS_LISTED, Replacement};
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

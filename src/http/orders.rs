@@ -3,9 +3,9 @@
 use super::number::ExactNumber;
 use super::order_book::OrderDetailView;
 use super::{ApiError, AppState, ErrorBody, authorize};
-use crate::domain::ledger::Side;
+use crate::domain::account::Side;
 use crate::domain::orders::OrderStatus;
-use crate::ledger::OrderRequest;
+use crate::trading::OrderRequest;
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

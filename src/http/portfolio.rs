@@ -3,8 +3,8 @@
 use super::{ApiError, AppState, ErrorBody, authorize};
 use crate::domain::instrument::Currency;
 use crate::domain::time::Timestamp;
-use crate::ledger::MAX_ORDERS_LISTED;
 use crate::storage::ledger::OrderRecord;
+use crate::trading::MAX_ORDERS_LISTED;
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

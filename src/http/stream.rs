@@ -141,7 +141,7 @@ fn handle_orders_text(text: &str, orders_of: &mut Option<Arc<str>>, identity: &I
     let message: OrdersMessage = serde_json::from_str(text).ok()?;
     match message.action.as_str() {
         "subscribe_orders" => {
-            if let Err(e) = crate::ledger::validate_uid(&message.firebase_uid) {
+            if let Err(e) = crate::trading::validate_uid(&message.firebase_uid) {
                 return Some(json!({"type": "system", "event": "error", "message": e.to_string()}));
             }
             if let Err(e) = identity.authorize(message.token.as_deref(), &message.firebase_uid) {

@@ -15,13 +15,13 @@ use super::bus::{Bus, Topic};
 use super::charts::ChartWindows;
 use super::director::Director;
 use super::quotes::QuoteBoard;
-use super::writer::Writer;
+use super::tick_writer::TickWriter;
 use crate::domain::director::MarketStatus;
 use crate::domain::market::{Market, MarketEvent};
 use crate::domain::quote::DayQuote;
 use crate::domain::time::{Clock, MICROS_PER_MINUTE, MICROS_PER_SECOND, Timestamp};
-use crate::ledger::TickInbox;
 use crate::metrics::Metrics;
+use crate::trading::TickInbox;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -42,7 +42,7 @@ pub struct Engine {
     pub charts: Arc<ChartWindows>,
     pub bus: Bus,
     pub buffer: Arc<WriteBuffer>,
-    pub writer: Arc<Writer>,
+    pub writer: Arc<TickWriter>,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub director: Arc<Director>,

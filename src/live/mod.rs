@@ -7,4 +7,4 @@ pub mod charts;
 pub mod director;
 pub mod engine;
 pub mod quotes;
-pub mod writer;
+pub mod tick_writer;

@@ -85,7 +85,7 @@ impl QuoteBoard {
     }
 }
 
-impl crate::ledger::QuoteSource for QuoteBoard {
+impl crate::trading::QuoteSource for QuoteBoard {
     fn latest(&self, instrument: usize) -> (f64, crate::domain::time::Timestamp) {
         let quote = self.get(instrument);
         (quote.snapshot.price, quote.snapshot.timestamp)

@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS audit_log (
 impl Store {
     /// Appends one action.
     pub fn record_audit(&self, entry: &AuditEntry) -> Result<()> {
-        let conn = self.writer.lock().expect("writer");
+        let conn = self.write_conn.lock().expect("writer");
         conn.execute(
             "INSERT INTO audit_log VALUES (?, ?, ?)",
             duckdb::params![ts_value(entry.time), entry.action, entry.parameters.to_string()],

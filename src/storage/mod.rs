@@ -12,6 +12,7 @@
 mod audit;
 mod history;
 pub mod ledger;
+mod migrate_v1;
 pub mod orders;
 mod schema;
 mod writes;
@@ -106,7 +107,8 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 
 pub struct Store {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    /// The one connection that writes (ticks, rollups, the ledger); readers never lock it.
+    write_conn: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     /// Only ever cloned from, to grow the reader pool; its lock guards nothing else.
     reader_origin: Mutex<Connection>,
@@ -135,7 +137,7 @@ impl Store {
             None => {
                 conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", [schema::SCHEMA_VERSION.to_string()])?;
             }
-            Some(Ok(1)) => ledger::migrate_from_v1(&conn)?,
+            Some(Ok(1)) => migrate_v1::migrate_from_v1(&conn)?,
             Some(Ok(schema::SCHEMA_VERSION)) => {}
             Some(_) => {
                 return Err(StorageError::Open {
@@ -154,7 +156,7 @@ impl Store {
         let reader = conn.try_clone()?;
         Ok(Store {
             path: path.into(),
-            writer: Mutex::new(writer),
+            write_conn: Mutex::new(writer),
             readers: Mutex::new(vec![reader]),
             reader_origin: Mutex::new(conn),
         })
@@ -190,7 +192,7 @@ impl Store {
 
     /// Records the instruments being simulated (upsert, so edits in the config are kept).
     pub fn save_instruments(&self, universe: &[Instrument]) -> Result<()> {
-        let conn = self.writer.lock().expect("writer");
+        let conn = self.write_conn.lock().expect("writer");
         let save = || -> Result<()> {
             let mut stmt = conn.prepare("INSERT OR REPLACE INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")?;
             for i in universe {
@@ -221,7 +223,7 @@ impl Store {
     pub fn close(self) -> Result<()> {
         self.readers.lock().expect("reader pool").clear();
         drop(self.reader_origin);
-        let conn = self.writer.into_inner().expect("writer");
+        let conn = self.write_conn.into_inner().expect("writer");
         conn.execute_batch("CHECKPOINT")?;
         conn.close().map_err(|(_, e)| StorageError::from(e))
     }

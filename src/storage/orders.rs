@@ -8,8 +8,8 @@
 
 use super::ledger::{from_cents, from_micros, to_cents, to_micros};
 use super::{Result, Store, ts_value};
+use crate::domain::account::Side;
 use crate::domain::instrument::Currency;
-use crate::domain::ledger::Side;
 use crate::domain::orders::{OrderSpec, OrderStatus, OrderType, Progress, TimeInForce, Trail};
 use crate::domain::time::Timestamp;
 use duckdb::{Connection, Row};

@@ -49,7 +49,7 @@ impl Store {
         if batch.ticks.is_empty() && batch.news.is_empty() {
             return Ok(());
         }
-        let conn = self.writer.lock().expect("writer");
+        let conn = self.write_conn.lock().expect("writer");
         conn.execute_batch("BEGIN TRANSACTION")?;
         let result = (|| -> Result<()> {
             if !batch.ticks.is_empty() {
@@ -92,14 +92,14 @@ impl Store {
 
     /// Deletes raw ticks older than `cutoff`; candles stay. Returns the rows deleted.
     pub fn delete_ticks_before(&self, cutoff: Timestamp) -> Result<usize> {
-        let conn = self.writer.lock().expect("writer");
+        let conn = self.write_conn.lock().expect("writer");
         Ok(conn.execute("DELETE FROM price_ticks WHERE ts < ?", [ts_value(cutoff)])?)
     }
 
     /// Empties DuckDB's block cache after a bulk write by lowering its memory limit for a
     /// moment (unpinned blocks are evicted down to the new limit), then restores `memory_limit`.
     pub fn release_cache(&self, memory_limit: &str) -> Result<()> {
-        let conn = self.writer.lock().expect("writer");
+        let conn = self.write_conn.lock().expect("writer");
         conn.execute_batch("CHECKPOINT; SET memory_limit = '16MB';")?;
         // memory_limit was validated as a plain size (letters, digits, dots, spaces).
         conn.execute_batch(&format!("SET memory_limit = '{memory_limit}'"))?;
@@ -109,7 +109,7 @@ impl Store {
     /// Records that seeding has begun (`true`) or finished (`false`). A crash in between
     /// leaves the mark, so the next start knows its history is partial.
     pub fn mark_seeding(&self, in_progress: bool) -> Result<()> {
-        let conn = self.writer.lock().expect("writer");
+        let conn = self.write_conn.lock().expect("writer");
         if in_progress {
             conn.execute_batch("INSERT OR REPLACE INTO meta VALUES ('seeding', 'in progress')")?;
         } else {
@@ -125,7 +125,7 @@ impl Store {
 
     /// Deletes every tick, candle and news event (not the ledger), in one transaction.
     pub fn clear_market_data(&self) -> Result<()> {
-        let conn = self.writer.lock().expect("writer");
+        let conn = self.write_conn.lock().expect("writer");
         transaction(&conn, || {
             conn.execute_batch("DELETE FROM price_ticks; DELETE FROM news_events;")?;
             for rollup in Rollup::ALL {

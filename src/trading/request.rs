@@ -2,8 +2,8 @@
 //! their JSON text, and the terms of orders beyond market gathered into an [`OrderSpec`].
 
 use super::{TradeError, validate_uid};
-use crate::domain::instrument::{Market, Universe};
-use crate::domain::ledger::{CASH_DP, QUANTITY_DP, Refusal, Side, validate_quantity};
+use crate::domain::account::{CASH_DP, QUANTITY_DP, Refusal, Side, validate_quantity};
+use crate::domain::instrument::{Region, Universe};
 use crate::domain::number::{NumberError, parse_exact};
 use crate::domain::orders::{OrderSpec, OrderType, TimeInForce, Trail};
 use rust_decimal::Decimal;
@@ -46,12 +46,12 @@ pub(super) struct Checked {
     pub spec: OrderSpec,
 }
 
-fn market_of(name: &str) -> Result<Market, TradeError> {
+fn market_of(name: &str) -> Result<Region, TradeError> {
     match name {
-        "india" => Ok(Market::India),
-        "usa" => Ok(Market::Usa),
-        "uk" => Ok(Market::Uk),
-        "crypto" => Ok(Market::Crypto),
+        "india" => Ok(Region::India),
+        "usa" => Ok(Region::Usa),
+        "uk" => Ok(Region::Uk),
+        "crypto" => Ok(Region::Crypto),
         other => Err(TradeError::UnknownMarket(other.to_string())),
     }
 }

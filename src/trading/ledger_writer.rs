@@ -4,8 +4,8 @@
 use super::book::{Book, GroupOrders, Resting};
 use super::inbox::TickInbox;
 use super::{Command, Placed, Portfolio, TradeError, Trading, market_order};
+use crate::domain::account::{Account, price_to_decimal};
 use crate::domain::instrument::Universe;
-use crate::domain::ledger::{Account, price_to_decimal};
 use crate::domain::orders::OrderType;
 use crate::domain::time::{Clock, Timestamp};
 use crate::health::Health;
@@ -219,7 +219,7 @@ impl LedgerWriter {
         group: &mut Group,
         uid: &str,
         instrument: usize,
-        side: crate::domain::ledger::Side,
+        side: crate::domain::account::Side,
         quantity: Decimal,
     ) -> Result<Placed, TradeError> {
         let inst = self.universe.get(instrument);
@@ -339,8 +339,8 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::account::Side;
     use crate::domain::instrument::default_universe;
-    use crate::domain::ledger::Side;
     use crate::domain::time::ManualClock;
 
     struct FixedQuote(f64, Timestamp);

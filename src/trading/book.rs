@@ -9,8 +9,8 @@
 //! orders that trigger on the same tick fill in the order they were placed.
 
 use super::Command;
-use super::writer::{Group, LedgerWriter, State};
-use crate::domain::ledger::{Hold, Side};
+use super::ledger_writer::{Group, LedgerWriter, State};
+use crate::domain::account::{Hold, Side};
 use crate::domain::orders::OrderStatus;
 use crate::domain::time::Timestamp;
 use crate::storage::orders::{OrderEvent, OrderInfo};
@@ -159,15 +159,15 @@ impl LedgerWriter {
         match command {
             Command::Submit { uid, instrument, spec, reply } => {
                 let result = self.submit(state, group, &uid, instrument, spec);
-                group.replies.push(super::writer::Reply::Placed(reply, result));
+                group.replies.push(super::ledger_writer::Reply::Placed(reply, result));
             }
             Command::Cancel { uid, id, reply } => {
                 let result = Ok(self.cancel(state, group, &uid, id));
-                group.replies.push(super::writer::Reply::Order(reply, result));
+                group.replies.push(super::ledger_writer::Reply::Order(reply, result));
             }
             Command::Replace { uid, id, changes, reply } => {
                 let result = self.replace(state, group, &uid, id, &changes);
-                group.replies.push(super::writer::Reply::Order(reply, result));
+                group.replies.push(super::ledger_writer::Reply::Order(reply, result));
             }
             Command::Ticks => self.drain_ticks(state, group),
             _ => unreachable!("market orders and watchlists are the writer's own"),
@@ -177,13 +177,13 @@ impl LedgerWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{OrderRequest, QuoteSource, Trading, writer::OrderLimits};
+    use super::super::{OrderRequest, QuoteSource, Trading, ledger_writer::OrderLimits};
     use crate::domain::instrument::{Universe, default_universe};
     use crate::domain::market::Tick;
     use crate::domain::orders::OrderStatus;
     use crate::domain::time::{ManualClock, Timestamp};
-    use crate::ledger::LedgerWriter;
     use crate::storage::Store;
+    use crate::trading::LedgerWriter;
     use rust_decimal::Decimal;
     use rust_decimal_macros::dec;
     use std::sync::Arc;
@@ -397,12 +397,12 @@ mod tests {
                 let mut quantity = Decimal::ZERO;
                 for o in &orders {
                     match (o.status, o.spec.side) {
-                        (OrderStatus::New, crate::domain::ledger::Side::Buy) => held_cash += o.held,
-                        (OrderStatus::New, crate::domain::ledger::Side::Sell) => held_quantity += o.held,
+                        (OrderStatus::New, crate::domain::account::Side::Buy) => held_cash += o.held,
+                        (OrderStatus::New, crate::domain::account::Side::Sell) => held_quantity += o.held,
                         _ => assert_eq!(o.held, Decimal::ZERO, "a closed order holds nothing"),
                     }
                     if let Some(f) = o.fill {
-                        let buy = o.spec.side == crate::domain::ledger::Side::Buy;
+                        let buy = o.spec.side == crate::domain::account::Side::Buy;
                         cash += if buy { -f.total } else { f.total };
                         quantity += if buy { o.spec.quantity } else { -o.spec.quantity };
                     }

@@ -11,13 +11,13 @@
 
 mod book;
 mod inbox;
+mod ledger_writer;
 mod matching;
 mod placing;
 mod request;
-mod writer;
 
+use crate::domain::account::{Account, Refusal, Side};
 use crate::domain::instrument::Universe;
-use crate::domain::ledger::{Account, Refusal, Side};
 use crate::domain::number::NumberError;
 use crate::domain::orders::{OrderSpec, OrderStatus, OrderType, Progress, TermsError};
 use crate::metrics::Metrics;
@@ -30,8 +30,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub use inbox::TickInbox;
+pub use ledger_writer::{Announce, LedgerWriter, OrderLimits, QuoteSource};
 pub use request::{OrderRequest, Replacement};
-pub use writer::{Announce, LedgerWriter, OrderLimits, QuoteSource};
 
 /// Longest accepted `firebase_uid`.
 pub const MAX_UID_LEN: usize = 128;

@@ -1,8 +1,8 @@
 //! Checking resting orders against the ticks the engine handed over, in the engine's order:
 //! day orders expire when their day ends, and triggered orders fill in placement order.
 
-use super::writer::{Group, LedgerWriter, State};
-use crate::domain::ledger::price_to_decimal;
+use super::ledger_writer::{Group, LedgerWriter, State};
+use crate::domain::account::price_to_decimal;
 use crate::domain::market::Tick;
 use crate::domain::orders::{OrderStatus, Progress, Step};
 use crate::domain::time::Timestamp;

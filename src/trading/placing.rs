@@ -3,9 +3,9 @@
 //! hold, which a replacement re-checks.
 
 use super::book::Resting;
-use super::writer::{Group, LedgerWriter, State};
+use super::ledger_writer::{Group, LedgerWriter, State};
 use super::{Placed, TradeError, request::Changes};
-use crate::domain::ledger::price_to_decimal;
+use crate::domain::account::price_to_decimal;
 use crate::domain::orders::{OrderSpec, OrderStatus, Progress, TermsError};
 use crate::domain::time::Timestamp;
 use crate::storage::ledger::{FilledOrder, OrderRecord};
@@ -88,7 +88,7 @@ impl LedgerWriter {
         &self,
         group: &mut Group,
         order: &mut OrderInfo,
-        fill: crate::domain::ledger::Fill,
+        fill: crate::domain::account::Fill,
         at: Timestamp,
     ) {
         let record = OrderRecord {

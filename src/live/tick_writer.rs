@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-pub struct Writer {
+pub struct TickWriter {
     pub store: Arc<Store>,
     pub buffer: Arc<WriteBuffer>,
     pub symbols: Arc<[String]>,
@@ -31,7 +31,7 @@ pub struct Writer {
     pub flushing: Mutex<()>,
 }
 
-impl Writer {
+impl TickWriter {
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let writer = self;
         let mut ticker = tokio::time::interval(writer.interval);
