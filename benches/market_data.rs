@@ -14,7 +14,7 @@ fn main() {
     for &days in days_list {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("bench.duckdb");
-        let server = common::start(&format!("[simulation]\nseed_days = {days}\n"), &data);
+        let server = common::TestServer::start(&format!("[simulation]\nseed_days = {days}\n"), &data, 42);
         let size_mb = std::fs::metadata(&data).map(|m| m.len()).unwrap_or(0) as f64 / 1e6;
         println!(
             "seed {days} days x 45 instruments: start-up (seeding included) {:.2} s, database {size_mb:.0} MB",
@@ -23,7 +23,7 @@ fn main() {
         actix_web::rt::System::new().block_on(async {
             let client = awc::Client::default();
             for tf in ["1m", "1D", "1h", "1W"] {
-                let url = format!("http://127.0.0.1:{}/api/v1/market/history/AAPL?timeframe={tf}", server.port);
+                let url = format!("http://127.0.0.1:{}/api/v1/market/history/AAPL?timeframe={tf}", server.port());
                 for _ in 0..20 {
                     client.get(&url).send().await.unwrap().body().await.unwrap();
                 }

@@ -68,7 +68,7 @@ fn scenario(port: u16, clients: usize, users: usize, label: &str) {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    let server = common::start("[simulation]\nseed_days = 1\n", &dir.path().join("orders.duckdb"));
+    let server = common::TestServer::start("[simulation]\nseed_days = 1\n", &dir.path().join("orders.duckdb"), 42);
     // Scenarios as CLIENTSxUSERS arguments (`-- 20x1 100x1000`); by default all four.
     let mut scenarios: Vec<(usize, usize)> = std::env::args()
         .skip(1)
@@ -78,7 +78,7 @@ fn main() {
         scenarios = vec![(20, 1_000), (100, 1_000), (20, 1), (100, 1)];
     }
     for (clients, users) in scenarios {
-        scenario(server.port, clients, users, &format!("{clients}x{users}"));
+        scenario(server.port(), clients, users, &format!("{clients}x{users}"));
     }
     server.stop();
 }

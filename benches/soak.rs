@@ -206,8 +206,17 @@ fn main() {
     );
 
     let started = Instant::now();
-    let (mut server, port, lines) =
-        common::spawn_serve(&["--config".as_ref(), config.as_os_str(), "--data".as_ref(), data.as_os_str()], "info");
+    let (mut server, port, lines) = common::spawn_serve(
+        &[
+            "--seed".as_ref(),
+            "42".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--data".as_ref(),
+            data.as_os_str(),
+        ],
+        "info",
+    );
     println!(
         "started (seeded) in {:.1} s; RSS {:.0} MB, database {:.1} MB",
         started.elapsed().as_secs_f64(),

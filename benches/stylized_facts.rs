@@ -29,7 +29,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("facts.duckdb");
     let generation = time_generation();
-    let server = common::start("", &data);
+    let server = common::TestServer::start("", &data, 42);
     println!(
         "start-up with five days seeded (seed 42): {:.2} s; generating the five days alone (no storage): {:.2} s",
         server.startup.as_secs_f64(),

@@ -64,8 +64,10 @@ fn main() {
     let counts = if counts.is_empty() { vec![1_000, 10_000] } else { counts };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("ws.duckdb");
-    let (mut server, port, lines) =
-        common::spawn_serve(&["--data".as_ref(), data.as_os_str()], "warn,finlearn::startup=info");
+    let (mut server, port, lines) = common::spawn_serve(
+        &["--seed".as_ref(), "42".as_ref(), "--data".as_ref(), data.as_os_str()],
+        "warn,finlearn::startup=info",
+    );
     std::thread::spawn(move || lines.for_each(drop));
     std::thread::sleep(Duration::from_secs(5));
     println!("server idle RSS after seeding: {:.0} MB", common::rss_mb(server.id()));

@@ -3,9 +3,11 @@
 // The spawned servers are handed to the caller, which waits for them.
 #![allow(clippy::zombie_processes)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -179,26 +181,12 @@ fn rest_and_cancel(port: u16, stop: &AtomicBool) -> (Vec<i64>, Vec<i64>, Option<
 fn serve_until(dir: &std::path::Path, name: &str, config: &str, wanted: &str) -> (Child, String) {
     let file = dir.join(format!("{name}.toml"));
     std::fs::write(&file, config).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--seed", "1"])
-        .arg("--config")
-        .arg(&file)
-        .arg("--data")
-        .arg(dir.join(format!("{name}.duckdb")))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if line.contains(wanted) {
-            std::thread::spawn(move || lines.for_each(drop));
-            return (child, line);
-        }
-        seen.push(line);
-    }
-    panic!("no log line with {wanted:?}:\n{}", seen.join("\n"));
+    let data = dir.join(format!("{name}.duckdb"));
+    let args =
+        ["--seed".as_ref(), "1".as_ref(), "--config".as_ref(), file.as_os_str(), "--data".as_ref(), data.as_os_str()];
+    let (child, line, lines) = common::spawn_until(&args, "info", wanted);
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, line)
 }
 
 /// Two days of the built-in 45 instruments: a few seconds of seeding, several progress lines.

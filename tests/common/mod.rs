@@ -1,5 +1,6 @@
 //! Test harness: the real server on port 0 with a temporary database, spoken to over HTTP and
-//! WebSocket as the app does.
+//! WebSocket as the app does; in this process ([`TestServer`]) or as the release binary in a
+//! process of its own ([`spawn_until`], for kill -9 and signals). The benchmarks use it too.
 #![allow(dead_code)]
 
 use finlearn::config::{Overrides, Settings};
@@ -8,9 +9,12 @@ use finlearn::health::Health;
 use finlearn::startup::{Application, Stopper};
 use futures_util::StreamExt;
 use serde_json::Value;
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Lines};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
 /// A small, fast market for tests: five instruments of different kinds and markets.
@@ -95,6 +99,8 @@ pub struct TestServer {
     pub data: PathBuf,
     /// The server's readiness, to fail it as a dying part would.
     pub health: Arc<Health>,
+    /// How long the start took, seeding included.
+    pub startup: Duration,
     stopper: Stopper,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
@@ -113,6 +119,7 @@ impl TestServer {
         let overrides = Overrides { listen: Some("127.0.0.1:0".into()), data: Some(data.into()), seed: Some(seed) };
         let settings = Settings::load(Some(&file), Vec::new(), &overrides).expect("test settings");
         let (tx, rx) = std::sync::mpsc::channel();
+        let started = Instant::now();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let app = match Application::build(settings, clock).await {
@@ -127,11 +134,13 @@ impl TestServer {
             })
         });
         let (port, stopper, health) = rx.recv().unwrap().expect("server starts");
+        let startup = started.elapsed();
         TestServer {
             base: format!("http://127.0.0.1:{port}"),
             ws: format!("ws://127.0.0.1:{port}/ws/market/stream"),
             data: data.into(),
             health,
+            startup,
             stopper,
             thread: Some(thread),
         }
@@ -221,6 +230,39 @@ impl TestServer {
         assert_eq!(status, 200, "GET {path}: {body}");
         body
     }
+}
+
+/// The release binary as a process of its own: `finlearn serve` on port 0 with JSON logs, then
+/// `args`, with `RUST_LOG=rust_log`; returned once a log line containing `wanted` appears,
+/// with that line and the rest of the log (read or drain it, or the server blocks on a full
+/// pipe).
+// The child is handed to the caller, which waits for it.
+#[allow(clippy::zombie_processes)]
+pub fn spawn_until(args: &[&OsStr], rust_log: &str, wanted: &str) -> (Child, String, Lines<BufReader<ChildStderr>>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_finlearn"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(args)
+        .env("RUST_LOG", rust_log)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if line.contains(wanted) {
+            return (child, line, lines);
+        }
+        seen.push(line);
+    }
+    panic!("no log line with {wanted:?}:\n{}", seen.join("\n"));
+}
+
+/// [`spawn_until`] it serves; answers the port it listens on.
+pub fn spawn_serve(args: &[&OsStr], rust_log: &str) -> (Child, u16, Lines<BufReader<ChildStderr>>) {
+    let (child, line, lines) = spawn_until(args, rust_log, "\"serving\"");
+    let json: Value = serde_json::from_str(&line).unwrap();
+    (child, json["fields"]["port"].as_u64().unwrap() as u16, lines)
 }
 
 pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
