@@ -123,12 +123,6 @@ impl MarketData {
         Ok(self.board.get(index).json.clone())
     }
 
-    /// The latest price and its time, for the ledger.
-    pub fn latest_price(&self, index: usize) -> (f64, Timestamp) {
-        let quote = self.board.get(index);
-        (quote.snapshot.price, quote.snapshot.timestamp)
-    }
-
     /// Quotes for a comma-separated symbol list (unknown symbols left out), or all of them.
     pub fn quotes_json(&self, symbols: Option<&str>) -> Result<Bytes, MarketError> {
         match symbols.map(str::trim).filter(|s| !s.is_empty()) {

@@ -222,10 +222,6 @@ impl DayQuote {
         self.time
     }
 
-    pub fn day_volume(&self) -> u64 {
-        self.volume
-    }
-
     pub fn change(&self) -> f64 {
         round2(self.price - self.previous_close)
     }

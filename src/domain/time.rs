@@ -31,11 +31,6 @@ impl Timestamp {
         Timestamp(self.0 + micros)
     }
 
-    /// Years elapsed since `earlier`, the `dt` of the price models.
-    pub fn years_since(self, earlier: Timestamp) -> f64 {
-        (self.0 - earlier.0) as f64 / MICROS_PER_SECOND as f64 / SECONDS_PER_YEAR
-    }
-
     /// The UTC day this instant falls in, counted from the epoch.
     pub fn day_number(self) -> i64 {
         self.0.div_euclid(MICROS_PER_DAY)

@@ -46,8 +46,4 @@ impl Bus {
     pub fn subscribe(&self) -> broadcast::Receiver<Frame> {
         self.sender.subscribe()
     }
-
-    pub fn receivers(&self) -> usize {
-        self.sender.receiver_count()
-    }
 }
