@@ -38,7 +38,7 @@ struct Market {
 
 fn config() -> String {
     format!(
-        "{SMALL_MARKET}{VOLATILE}\n[simulation]\nseed_days = 0.05\nnews_mean_interval_secs = 0\n\
+        "{SMALL_MARKET}{VOLATILE}\n[simulation]\nseed_days = 0.05\n[news]\nshare = 0.0\n\
          [trading]\nmax_open_orders_per_user = 3\n"
     )
 }
