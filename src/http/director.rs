@@ -137,9 +137,6 @@ pub struct RegimeCreated {
 #[utoipa::path(get, path = "/api/v1/admin/regimes", tag = "admin",
     responses(
         (status = 200, description = "Scheduled, running and just finished regimes", body = [RegimeView]),
-        (status = 413, description = "Body too large", body = ErrorBody),
-        (status = 415, description = "The body is not application/json", body = ErrorBody),
-        (status = 422, description = "Input that does not fit the schema", body = ErrorBody),
         (status = 401, description = "Missing admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody)
     ), security(("bearer" = [])))]
@@ -161,6 +158,9 @@ async fn submit_regime(state: &AppState, mut order: RegimeOrder, id: String, act
     responses(
         (status = 201, description = "Scheduled (or started now); an order with the id of a regime replaces it", body = RegimeCreated),
         (status = 400, description = "Kind, scope, timing or parameters refused, with the reason", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "The body is not application/json", body = ErrorBody),
+        (status = 422, description = "Input that does not fit the schema", body = ErrorBody),
         (status = 401, description = "Missing admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody)
     ), security(("bearer" = [])))]
