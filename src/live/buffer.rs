@@ -92,10 +92,6 @@ impl WriteBuffer {
         (ticks, news)
     }
 
-    pub fn queued_ticks(&self) -> usize {
-        self.state.lock().expect("buffer lock").queued_ticks.len()
-    }
-
     /// Ticks dropped since the last call (a full buffer while the database refused writes).
     pub fn take_dropped(&self) -> u64 {
         self.dropped.swap(0, Ordering::Relaxed)

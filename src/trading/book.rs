@@ -177,7 +177,8 @@ impl LedgerWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{OrderRequest, QuoteSource, Trading, ledger_writer::OrderLimits};
+    use super::super::ledger_writer::tests::FixedQuote;
+    use super::super::{OrderRequest, Trading, ledger_writer::OrderLimits};
     use crate::domain::instrument::{Universe, default_universe};
     use crate::domain::market::Tick;
     use crate::domain::orders::OrderStatus;
@@ -187,14 +188,6 @@ mod tests {
     use rust_decimal::Decimal;
     use rust_decimal_macros::dec;
     use std::sync::Arc;
-
-    struct FixedQuote(f64, Timestamp);
-
-    impl QuoteSource for FixedQuote {
-        fn latest(&self, _: usize) -> (f64, Timestamp) {
-            (self.0, self.1)
-        }
-    }
 
     const NOW: Timestamp = Timestamp(1_800_000_000_000_000);
 

@@ -337,13 +337,15 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::account::Side;
     use crate::domain::instrument::default_universe;
     use crate::domain::time::ManualClock;
 
-    struct FixedQuote(f64, Timestamp);
+    /// A quote source that always answers one price quoted at one time (shared by the
+    /// trading module's tests).
+    pub(in crate::trading) struct FixedQuote(pub f64, pub Timestamp);
 
     impl QuoteSource for FixedQuote {
         fn latest(&self, _: usize) -> (f64, Timestamp) {
