@@ -39,6 +39,7 @@ fn main() {
                         currency: Currency::Usd,
                         fill_price: Decimal::new(19_250, 2),
                         total: Decimal::new(193, 2),
+                        commission: Decimal::ZERO,
                         created_at: Timestamp::from_seconds(1_800_000_000),
                         filled_at: Timestamp::from_seconds(1_800_000_000),
                     };

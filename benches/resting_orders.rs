@@ -121,7 +121,7 @@ async fn main() {
             store,
             quotes: prices.clone(),
             clock: Arc::new(ManualClock::starting_at(NOW)),
-            starting_cash: Decimal::from(1_000_000),
+            class: Arc::new(finlearn::class::Classroom::open(universe.clone(), Decimal::from(1_000_000))),
             max_quote_age_micros: i64::MAX / 2,
             metrics: Arc::default(),
             limits: OrderLimits { max_open_per_user: 200, stop_hold_buffer_percent: Decimal::from(5) },

@@ -5,13 +5,18 @@
 //! anything is typed, so every layer can set every key, and an unknown key is an error rather
 //! than silently ignored.
 
+use crate::domain::class::{Commission, Rules, RulesChange};
 use crate::domain::factors::FactorSettings;
 use crate::domain::instrument::{self, Instrument, InstrumentType};
+use crate::domain::instrument::{Currency, Region};
 use crate::domain::market::Cadence;
 use crate::domain::model::ModelParams;
 use crate::domain::news::NewsSettings;
 use crate::domain::time::{MICROS_PER_DAY, MICROS_PER_MILLI, MICROS_PER_SECOND};
+use crate::domain::valuation::Fx;
+use rust_decimal::Decimal;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,6 +66,7 @@ pub struct Settings {
     pub instruments: InstrumentSettings,
     pub stream: StreamSettings,
     pub trading: TradingSettings,
+    pub class: ClassSettings,
     pub auth: AuthSettings,
     pub admin: AdminSettings,
 }
@@ -101,6 +107,51 @@ pub struct TradingSettings {
     pub max_quote_age_secs: u64,
     pub max_open_orders_per_user: usize,
     pub stop_hold_buffer_percent: u32,
+}
+
+/// The class: its rules as they stand at first start (the teacher changes them live through
+/// the admin routes), how values are reported, and how standings are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassSettings {
+    pub name: String,
+    pub join_code: String,
+    pub starting_cash: BTreeMap<Currency, Decimal>,
+    pub allowed: Vec<String>,
+    pub commission_flat: Decimal,
+    pub commission_bps: Decimal,
+    pub max_position_percent: Decimal,
+    pub season_start: String,
+    pub season_end: String,
+    pub reporting_currency: Currency,
+    pub fx: BTreeMap<Currency, Decimal>,
+    pub snapshot_interval_secs: u64,
+    pub leaderboard_sort: crate::class::SortKey,
+    pub drawdown_limit_percent: Decimal,
+}
+
+impl ClassSettings {
+    /// The configured rules, with `default_cash` for every currency `starting_cash` leaves out.
+    pub fn rules(&self, default_cash: Decimal, known: impl Fn(&str) -> bool) -> Result<Rules, ConfigError> {
+        let change = RulesChange {
+            name: Some(self.name.clone()),
+            join_code: Some(self.join_code.clone()),
+            starting_cash: Some(self.starting_cash.clone()),
+            allowed: Some(self.allowed.clone()),
+            commission: Some(Commission { flat: self.commission_flat, bps: self.commission_bps }),
+            max_position_percent: Some(self.max_position_percent),
+            season_start: Some(self.season_start.clone()),
+            season_end: Some(self.season_end.clone()),
+        };
+        change
+            .apply(&Rules::open(&self.name, default_cash), known)
+            .map_err(|message| ConfigError::Invalid { key: "class", message })
+    }
+
+    pub fn fx(&self) -> Result<Fx, ConfigError> {
+        Fx::new(self.reporting_currency, self.fx.clone())
+            .map_err(|message| ConfigError::Invalid { key: "class.fx", message })
+    }
 }
 
 /// Most open orders a user may be allowed: the writer scans a user's open orders on some paths.
@@ -254,13 +305,20 @@ impl Settings {
             return invalid("instruments", "the universe is empty");
         }
         instrument::check_list(&universe)?;
+        let known = |entry: &str| Region::parse(entry).is_some() || universe.iter().any(|i| i.symbol == entry);
+        self.class.rules(Decimal::from(self.trading.starting_cash), known)?;
+        self.class.fx()?;
+        if self.class.drawdown_limit_percent < Decimal::ZERO || self.class.drawdown_limit_percent > Decimal::ONE_HUNDRED
+        {
+            return invalid("class.drawdown_limit_percent", "must be 0 (no limit) to 100");
+        }
         Ok(())
     }
 
     /// The accepted range of every numeric setting (also written beside each in `config.toml`).
     /// The ceilings are generous for any classroom or server, and they keep every duration far
     /// from overflowing when it is multiplied into microseconds (`i64` holds 292,000 years).
-    fn bounds(&self) -> [Bound; 15] {
+    fn bounds(&self) -> [Bound; 16] {
         let (sv, st, sim, sr, tr) = (&self.server, &self.storage, &self.simulation, &self.stream, &self.trading);
         [
             Bound::new("server.workers", sv.workers as f64, 0.0, 1_024.0),
@@ -282,6 +340,7 @@ impl Settings {
                 MAX_OPEN_ORDERS_PER_USER as f64,
             ),
             Bound::new("trading.stop_hold_buffer_percent", f64::from(tr.stop_hold_buffer_percent), 0.0, 100.0),
+            Bound::new("class.snapshot_interval_secs", self.class.snapshot_interval_secs as f64, 10.0, 86_400.0),
             Bound::new("auth.token_ttl_secs", self.auth.token_ttl_secs as f64, 1.0, 31_622_400.0),
         ]
     }

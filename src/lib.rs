@@ -13,6 +13,7 @@
 //! - [`market_data`]: the service behind the market-data routes.
 //! - [`trading`]: paper trading: the service, resting orders, and the single group-committing
 //!   ledger writer.
+//! - [`class`]: the class's rules, value snapshots and standings.
 //! - [`resume`]: seeding an empty database or resuming from stored prices at start-up.
 //! - [`signals`]: Ctrl-C and SIGTERM, held from the first moment.
 //! - [`seed`]: generating the first days of history on an empty database.
@@ -24,6 +25,7 @@
 //! - [`startup`]: wiring, task spawning and shutdown.
 
 pub mod auth;
+pub mod class;
 pub mod cli;
 pub mod config;
 pub mod domain;

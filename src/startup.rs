@@ -2,11 +2,13 @@
 //! the writer, serves HTTP, and shuts everything down in order.
 
 use crate::auth::{Identity, refresh_keys};
+use crate::class::standings::Standings;
+use crate::class::{Classroom, Reporting, snapshots};
 use crate::config::Settings;
-use crate::domain::instrument::Universe;
+use crate::domain::instrument::{Region, Universe};
 use crate::domain::lesson::Lesson;
 use crate::domain::quote::DayQuote;
-use crate::domain::time::Clock;
+use crate::domain::time::{Clock, Timestamp};
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::live::buffer::WriteBuffer;
@@ -95,13 +97,18 @@ impl Application {
             health: health.clone(),
             flushing: Default::default(),
         });
+        let known = |entry: &str| Region::parse(entry).is_some() || universe.find(entry).is_some();
+        let configured = settings.class.rules(settings.trading.starting_cash.into(), known)?;
+        let rules = Classroom::resume(configured, &store, clock.as_ref())?;
+        let season_start = rules.season_start.unwrap_or(Timestamp(i64::MIN));
+        let class = Arc::new(Classroom::new(rules, universe.clone(), Reporting::from_settings(&settings.class)?));
         // The ledger starts before the engine, so resting orders see the first live tick.
         let trading = LedgerWriter {
             universe: universe.clone(),
             store: store.clone(),
             quotes: board.clone(),
             clock: clock.clone(),
-            starting_cash: settings.trading.starting_cash.into(),
+            class: class.clone(),
             max_quote_age_micros: settings.max_quote_age_micros(),
             metrics: metrics.clone(),
             health: health.clone(),
@@ -126,11 +133,25 @@ impl Application {
             orders: Some(trading.tick_inbox()),
         };
         let engine = tokio::spawn(engine.run(shutdown.child_token()));
+        let trading = Arc::new(trading);
+        let standings = Arc::new(Standings::load(
+            class.clone(),
+            trading.clone(),
+            board.clone(),
+            universe.clone(),
+            store.clone(),
+            clock.clone(),
+            Arc::new(()),
+            season_start,
+        )?);
+        tokio::spawn(snapshots::run(standings.clone(), class.reporting.snapshot_interval, shutdown.child_token()));
         let writer = tokio::spawn(writer.run(shutdown.child_token()));
 
         let state = AppState {
             market: Arc::new(MarketData::new(universe, board, charts, store.clone(), buffer, clock.clone())),
-            trading: Arc::new(trading),
+            trading,
+            class,
+            standings,
             bus,
             stream: settings.stream.clone(),
             shutdown: shutdown.clone(),

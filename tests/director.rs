@@ -167,7 +167,9 @@ async fn speed_news_regimes_and_lessons_are_validated_applied_and_audited() {
     let (status, log) = admin(&s, "GET", "/api/v1/admin/audit", Some(ADMIN), None).await;
     assert_eq!(status, 200);
     let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(actions, ["scenario", "regime_cancel", "regime_replace", "regime", "news", "speed"]);
+    // The class's rules, as configured at the first start, are the oldest entry.
+    let expected = ["scenario", "regime_cancel", "regime_replace", "regime", "news", "speed", "class_rules_config"];
+    assert_eq!(actions, expected);
     assert_eq!(log[5]["parameters"], json!({"factor": 10}));
     common::assert_timestamp(&log[0], "time");
     s.stop();

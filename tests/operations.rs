@@ -97,6 +97,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/admin/regimes/{id}"),
     ("post", "/api/v1/admin/scenario"),
     ("get", "/api/v1/admin/audit"),
+    ("get", "/api/v1/class"),
+    ("post", "/api/v1/class/join"),
+    ("get", "/api/v1/leaderboard"),
+    ("get", "/api/v1/portfolio/performance/{uid}"),
+    ("get", "/api/v1/admin/class"),
+    ("put", "/api/v1/admin/class"),
+    ("get", "/api/v1/admin/leaderboard"),
+    ("get", "/api/v1/admin/report"),
 ];
 
 #[actix_web::test]

@@ -102,6 +102,8 @@ pub struct Account {
     pub held_cash: BTreeMap<Currency, Decimal>,
     /// Quantities held by resting sell orders, per symbol.
     pub held_quantity: BTreeMap<String, Decimal>,
+    /// Orders filled so far.
+    pub fills: u64,
 }
 
 /// What a resting order holds back.
@@ -118,6 +120,8 @@ pub struct Fill {
     pub price: Decimal,
     pub quantity: Decimal,
     pub value: Decimal,
+    /// The class's commission on this order, taken from the cash with the value.
+    pub commission: Decimal,
     pub currency: Currency,
     pub new_balance: Decimal,
     pub position: Position,
@@ -195,7 +199,9 @@ impl Account {
         self.positions.get(symbol).cloned().unwrap_or_default()
     }
 
-    /// Applies a market order at `price`, or refuses it and changes nothing.
+    /// Applies a market order at `price` with its `commission`, or refuses it and changes
+    /// nothing. A buy's commission is part of what the position cost; a sell's comes out of
+    /// its proceeds.
     pub fn apply(
         &mut self,
         symbol: &str,
@@ -203,6 +209,7 @@ impl Account {
         side: Side,
         quantity: Decimal,
         price: Decimal,
+        commission: Decimal,
     ) -> Result<Fill, Refusal> {
         let quantity = validate_quantity(quantity)?;
         if price <= Decimal::ZERO {
@@ -213,17 +220,14 @@ impl Account {
         let mut position = self.position(symbol);
         let new_balance = match side {
             Side::Buy => {
+                let cost = value + commission;
                 let available = self.available_cash(currency);
-                if value > available {
-                    return Err(Refusal::InsufficientFunds {
-                        cost: value,
-                        balance: available,
-                        currency: currency.code(),
-                    });
+                if cost > available {
+                    return Err(Refusal::InsufficientFunds { cost, balance: available, currency: currency.code() });
                 }
                 position.quantity += quantity;
-                position.cost_basis += value;
-                balance - value
+                position.cost_basis += cost;
+                balance - cost
             }
             Side::Sell => {
                 let available = self.available_quantity(symbol);
@@ -232,6 +236,15 @@ impl Account {
                         symbol: symbol.into(),
                         wanted: quantity,
                         held: available,
+                    });
+                }
+                // A commission above a tiny sale's value is paid from the cash that is free.
+                let available = self.available_cash(currency);
+                if commission - value > available {
+                    return Err(Refusal::InsufficientFunds {
+                        cost: commission - value,
+                        balance: available,
+                        currency: currency.code(),
                     });
                 }
                 // The basis leaves in proportion to the quantity sold, rounded by the same rule;
@@ -243,16 +256,17 @@ impl Account {
                 };
                 position.quantity -= quantity;
                 position.cost_basis -= released;
-                balance + value
+                balance + value - commission
             }
         };
         self.cash.insert(currency, new_balance);
+        self.fills += 1;
         if position.quantity.is_zero() {
             self.positions.remove(symbol);
         } else {
             self.positions.insert(symbol.to_string(), position.clone());
         }
-        Ok(Fill { side, price, quantity, value, currency, new_balance, position })
+        Ok(Fill { side, price, quantity, value, commission, currency, new_balance, position })
     }
 }
 
@@ -269,10 +283,10 @@ mod tests {
     #[test]
     fn a_buy_takes_the_exact_cost_and_records_the_average() {
         let mut a = account();
-        let fill = a.apply("AAPL", Currency::Usd, Side::Buy, dec!(3), dec!(192.37)).unwrap();
+        let fill = a.apply("AAPL", Currency::Usd, Side::Buy, dec!(3), dec!(192.37), dec!(0)).unwrap();
         assert_eq!(fill.value, dec!(577.11));
         assert_eq!(a.balance(Currency::Usd), dec!(9422.89));
-        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(1), dec!(200.00)).unwrap();
+        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(1), dec!(200.00), dec!(0)).unwrap();
         assert_eq!(a.position("AAPL").average_cost(), dec!(194.28));
         assert_eq!(a.balance(Currency::Inr), dec!(10000), "other currencies untouched");
     }
@@ -288,7 +302,7 @@ mod tests {
     fn buying_beyond_the_balance_is_refused_and_changes_nothing() {
         let mut a = account();
         let before = a.clone();
-        let refusal = a.apply("BTC", Currency::Usd, Side::Buy, dec!(1), dec!(42500)).unwrap_err();
+        let refusal = a.apply("BTC", Currency::Usd, Side::Buy, dec!(1), dec!(42500), dec!(0)).unwrap_err();
         assert!(matches!(refusal, Refusal::InsufficientFunds { .. }));
         assert_eq!(a, before);
     }
@@ -296,8 +310,8 @@ mod tests {
     #[test]
     fn selling_more_than_held_is_rejected() {
         let mut a = account();
-        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100)).unwrap();
-        let refusal = a.apply("AAPL", Currency::Usd, Side::Sell, dec!(2.5), dec!(100)).unwrap_err();
+        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100), dec!(0)).unwrap();
+        let refusal = a.apply("AAPL", Currency::Usd, Side::Sell, dec!(2.5), dec!(100), dec!(0)).unwrap_err();
         assert!(matches!(refusal, Refusal::InsufficientHoldings { .. }));
         assert_eq!(a.position("AAPL").quantity, dec!(2));
     }
@@ -305,31 +319,46 @@ mod tests {
     #[test]
     fn held_cash_and_quantities_are_not_available_to_new_orders() {
         let mut a = account();
-        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100)).unwrap();
+        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100), dec!(0)).unwrap();
         a.hold(&Hold::Cash(Currency::Usd, dec!(9700))).unwrap();
         assert_eq!(a.available_cash(Currency::Usd), dec!(100));
         assert!(matches!(
-            a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100)),
+            a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100), dec!(0)),
             Err(Refusal::InsufficientFunds { .. })
         ));
         assert!(a.hold(&Hold::Cash(Currency::Usd, dec!(100.01))).is_err());
         a.hold(&Hold::Quantity("AAPL".into(), dec!(1.5))).unwrap();
         assert!(matches!(
-            a.apply("AAPL", Currency::Usd, Side::Sell, dec!(1), dec!(100)),
+            a.apply("AAPL", Currency::Usd, Side::Sell, dec!(1), dec!(100), dec!(0)),
             Err(Refusal::InsufficientHoldings { .. })
         ));
         a.release(&Hold::Quantity("AAPL".into(), dec!(1.5)));
         a.release(&Hold::Cash(Currency::Usd, dec!(9700)));
         assert_eq!(a.held_cash, BTreeMap::new());
-        a.apply("AAPL", Currency::Usd, Side::Sell, dec!(2), dec!(100)).unwrap();
-        assert_eq!(a, account(), "nothing held, nothing left over");
+        a.apply("AAPL", Currency::Usd, Side::Sell, dec!(2), dec!(100), dec!(0)).unwrap();
+        assert_eq!(a, Account { fills: 2, ..account() }, "nothing held, nothing left over");
+    }
+
+    #[test]
+    fn a_commission_is_part_of_a_buys_cost_and_comes_out_of_a_sales_proceeds() {
+        let mut a = account();
+        let buy = a.apply("AAPL", Currency::Usd, Side::Buy, dec!(10), dec!(100), dec!(1.50)).unwrap();
+        assert_eq!((buy.value, buy.commission, buy.new_balance), (dec!(1000), dec!(1.50), dec!(8998.50)));
+        assert_eq!(a.position("AAPL").cost_basis, dec!(1001.50));
+        let sell = a.apply("AAPL", Currency::Usd, Side::Sell, dec!(10), dec!(100), dec!(1.50)).unwrap();
+        assert_eq!(sell.new_balance, dec!(9997.00));
+        let mut poor = Account::opened_with(dec!(1));
+        assert!(matches!(
+            poor.apply("AAPL", Currency::Usd, Side::Buy, dec!(0.01), dec!(50), dec!(0.51)),
+            Err(Refusal::InsufficientFunds { .. })
+        ));
     }
 
     #[test]
     fn a_position_sold_to_zero_disappears() {
         let mut a = account();
-        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100)).unwrap();
-        a.apply("AAPL", Currency::Usd, Side::Sell, dec!(2), dec!(110)).unwrap();
+        a.apply("AAPL", Currency::Usd, Side::Buy, dec!(2), dec!(100), dec!(0)).unwrap();
+        a.apply("AAPL", Currency::Usd, Side::Sell, dec!(2), dec!(110), dec!(0)).unwrap();
         assert!(a.positions.is_empty());
         assert_eq!(a.balance(Currency::Usd), dec!(10020));
     }
@@ -351,25 +380,27 @@ mod tests {
     }
 
     proptest! {
-        /// Whatever the order sequence, cash is start - buys + sells exactly, never negative, and
-        /// each position is bought - sold.
+        /// Whatever the order sequence and commissions, cash is start - buys - commissions +
+        /// sells exactly, never negative, and each position is bought - sold.
         #[test]
         fn ledger_invariants_hold_for_any_order_sequence(
-            orders in prop::collection::vec((any::<bool>(), 0usize..3, 1u32..5_000_000, 1u32..2_000_000), 1..200)
+            orders in prop::collection::vec(
+                (any::<bool>(), 0usize..3, 1u32..5_000_000, 1u32..2_000_000, 0u32..2_000), 1..200)
         ) {
             let symbols = ["AAPL", "TSLA", "BTC"];
             let mut a = account();
             let mut net_cash = Decimal::ZERO;
             let mut net_qty: BTreeMap<&str, Decimal> = BTreeMap::new();
-            for (buy, s, qty_micro, price_cents) in orders {
+            for (buy, s, qty_micro, price_cents, commission_cents) in orders {
                 let quantity = Decimal::new(i64::from(qty_micro), 6);
                 let price = Decimal::new(i64::from(price_cents), 2);
+                let commission = Decimal::new(i64::from(commission_cents), 2);
                 let side = if buy { Side::Buy } else { Side::Sell };
                 let before = a.clone();
-                match a.apply(symbols[s], Currency::Usd, side, quantity, price) {
+                match a.apply(symbols[s], Currency::Usd, side, quantity, price, commission) {
                     Ok(fill) => {
                         let signed = if buy { -fill.value } else { fill.value };
-                        net_cash += signed;
+                        net_cash += signed - fill.commission;
                         *net_qty.entry(symbols[s]).or_default() += if buy { quantity } else { -quantity };
                     }
                     Err(_) => prop_assert_eq!(&a, &before),

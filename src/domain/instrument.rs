@@ -49,7 +49,7 @@ pub enum Region {
 }
 
 /// The currency cash is held in. Crypto settles in US dollars.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Currency {
     Inr,
@@ -76,6 +76,13 @@ impl Region {
             Region::Usa | Region::Crypto => Currency::Usd,
             Region::Uk => Currency::Gbp,
         }
+    }
+
+    pub const ALL: [Region; 4] = [Region::India, Region::Usa, Region::Uk, Region::Crypto];
+
+    /// The region a market name (`india`, `usa`, `uk`, `crypto`) names.
+    pub fn parse(name: &str) -> Option<Region> {
+        Region::ALL.into_iter().find(|r| r.name() == name)
     }
 
     pub fn name(self) -> &'static str {

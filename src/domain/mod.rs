@@ -5,6 +5,7 @@
 pub mod account;
 pub mod candle;
 pub mod chart_window;
+pub mod class;
 pub mod directing;
 pub mod director;
 pub mod factors;
@@ -19,3 +20,4 @@ pub mod pace;
 pub mod quote;
 pub mod regime;
 pub mod time;
+pub mod valuation;

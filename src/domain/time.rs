@@ -50,6 +50,18 @@ impl Timestamp {
     }
 }
 
+/// Read from an ISO-8601 date-time with its offset, e.g. `2026-12-01T09:00:00Z`.
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Timestamp::parse_rfc3339(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not an ISO-8601 date-time with an offset, such as 2026-12-01T09:00:00Z"
+            ))
+        })
+    }
+}
+
 /// Documented as an ISO-8601 date-time string, which is how it serializes.
 impl utoipa::PartialSchema for Timestamp {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {

@@ -110,6 +110,8 @@ impl From<TradeError> for ApiError {
             | TradeError::BadNumber { .. }
             | TradeError::Terms(_)
             | TradeError::TooManyOpenOrders(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            // The request is sound; the class's rules forbid it (each refusal says which).
+            TradeError::Class(_) => StatusCode::FORBIDDEN,
             TradeError::OrderNotFound(_) => StatusCode::NOT_FOUND,
             TradeError::OrderClosed { .. } => StatusCode::CONFLICT,
             // A stalled price feed is the server's problem, not the request's: retry shortly.

@@ -2,6 +2,7 @@
 //! and validate input, call a service, and map the answer; errors become `{"detail": ...}`.
 
 mod admin;
+mod class;
 mod director;
 mod error;
 mod health;
@@ -41,6 +42,8 @@ use tokio_util::sync::CancellationToken;
 pub struct AppState {
     pub market: Arc<MarketData>,
     pub trading: Arc<Trading>,
+    pub class: Arc<crate::class::Classroom>,
+    pub standings: Arc<crate::class::standings::Standings>,
     pub bus: Bus,
     pub stream: StreamSettings,
     pub shutdown: CancellationToken,
@@ -78,8 +81,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(error::path_config())
         .app_data(error::json_config())
         .configure(health::configure)
-        // Before the market scope, which would answer 404 for a path it does not know.
+        // Before the market and portfolio scopes, which answer 404 for a path they do not know.
         .configure(director::configure)
+        .configure(class::configure)
         .configure(market::configure)
         .configure(metrics::configure)
         .configure(orders::configure)

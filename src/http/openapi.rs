@@ -4,7 +4,7 @@
 //! it cannot drift from the routes. The documentation page's assets (Swagger UI) are compiled
 //! into the binary: it works on a laptop with no internet.
 
-use super::{admin, director, health, market, metrics, order_book, orders, portfolio, session, stream};
+use super::{admin, class, director, health, market, metrics, order_book, orders, portfolio, session, stream};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -48,6 +48,14 @@ use utoipa_swagger_ui::SwaggerUi;
         director::cancel_regime,
         director::scenario,
         director::audit,
+        class::class,
+        class::join,
+        class::leaderboard,
+        class::performance,
+        class::admin_class,
+        class::change_class,
+        class::admin_leaderboard,
+        class::report,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -56,6 +64,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "health", description = "Liveness"),
         (name = "operations", description = "Metrics for operators"),
         (name = "admin", description = "Classroom administration, behind the admin token"),
+        (name = "class", description = "The class: its rules, joining, the leaderboard"),
         (name = "session", description = "What a browser client needs to know to sign a student in"),
     )
 )]

@@ -51,6 +51,9 @@ pub struct OrderDetailView {
     pub held_quantity: Decimal,
     pub fill_price: Option<Decimal>,
     pub total_value: Option<Decimal>,
+    /// The class's commission on the fill, in the order's currency (0 in a class without
+    /// commissions).
+    pub commission: Option<Decimal>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     /// When a `day` order expires.
@@ -91,6 +94,7 @@ impl From<&OrderInfo> for OrderDetailView {
             held_quantity,
             fill_price: o.fill.map(|f| f.price),
             total_value: o.fill.map(|f| f.total),
+            commission: o.fill.map(|f| f.commission),
             created_at: o.created_at,
             updated_at: o.updated_at,
             expires_at: o.expires_at,

@@ -106,7 +106,11 @@ pub(super) async fn place(
     let message = match (o.status, o.fill) {
         (OrderStatus::Filled, Some(fill)) => {
             let verb = if o.spec.side == Side::Buy { "Bought" } else { "Sold" };
-            format!("{verb} {quantity} {} at {} {}", o.symbol, fill.price, o.currency.code())
+            let currency = o.currency.code();
+            match fill.commission {
+                c if c.is_zero() => format!("{verb} {quantity} {} at {} {currency}", o.symbol, fill.price),
+                c => format!("{verb} {quantity} {} at {} {currency} (commission {c} {currency})", o.symbol, fill.price),
+            }
         }
         (OrderStatus::New, _) => format!(
             "Placed a {} {} order for {quantity} {} ({})",

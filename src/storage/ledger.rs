@@ -16,7 +16,7 @@ use crate::domain::time::Timestamp;
 use duckdb::Connection;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub fn to_cents(amount: Decimal) -> i64 {
     (amount * Decimal::ONE_HUNDRED).trunc().to_i64().expect("cash fits in i64 cents")
@@ -47,6 +47,8 @@ pub struct OrderRecord {
     pub currency: Currency,
     pub fill_price: Decimal,
     pub total: Decimal,
+    /// The class's commission, paid on top of a buy's total and out of a sale's.
+    pub commission: Decimal,
     pub created_at: Timestamp,
     pub filled_at: Timestamp,
 }
@@ -72,7 +74,7 @@ pub struct FilledOrder {
 pub struct NewUser {
     pub uid: String,
     pub at: Timestamp,
-    pub starting_cash: Decimal,
+    pub starting_cash: BTreeMap<Currency, Decimal>,
 }
 
 /// Everything one group commit writes: appends only, apart from watchlist removals.
@@ -83,6 +85,8 @@ pub struct LedgerBatch {
     pub watch_changes: Vec<WatchChange>,
     /// Lifecycle events of orders beyond market ones.
     pub order_events: Vec<super::orders::OrderEvent>,
+    /// Students who joined the class.
+    pub joins: Vec<(String, Timestamp)>,
 }
 
 impl LedgerBatch {
@@ -91,6 +95,7 @@ impl LedgerBatch {
             && self.orders.is_empty()
             && self.watch_changes.is_empty()
             && self.order_events.is_empty()
+            && self.joins.is_empty()
     }
 }
 
@@ -142,6 +147,11 @@ impl Store {
                 let (uid, symbol) = row?;
                 state.watchlists.entry(uid).or_default().push(symbol);
             }
+            let mut stmt = c.prepare("SELECT firebase_uid, count(*) FROM orders GROUP BY ALL")?;
+            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                let (uid, fills) = row?;
+                state.accounts.entry(uid).or_default().fills = fills as u64;
+            }
             state.next_order_id = c.query_row("SELECT coalesce(max(id), 0) + 1 FROM orders", [], |r| r.get(0))?;
             Ok(state)
         })
@@ -152,7 +162,7 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, symbol, side, quantity_micros, currency, fill_price_cents, total_cents,
-                        epoch_us(created_at), epoch_us(filled_at), order_type
+                        epoch_us(created_at), epoch_us(filled_at), order_type, commission_cents
                  FROM orders WHERE firebase_uid = ? ORDER BY id DESC LIMIT ?",
             )?;
             let rows = stmt.query_map(duckdb::params![uid, limit as i64], |r| {
@@ -166,6 +176,7 @@ impl Store {
                     currency: currency_of(&r.get::<_, String>(4)?),
                     fill_price: from_cents(r.get(5)?),
                     total: from_cents(r.get(6)?),
+                    commission: from_cents(r.get(10)?),
                     created_at: Timestamp(r.get(7)?),
                     filled_at: Timestamp(r.get(8)?),
                 })
@@ -190,7 +201,7 @@ impl Store {
                 "WITH running AS (
                      SELECT id, firebase_uid, currency, symbol, cash_after_cents, position_after_micros,
                             cost_after_cents,
-                            sum(CASE side WHEN 'buy' THEN -total_cents ELSE total_cents END) OVER (
+                            sum(CASE side WHEN 'buy' THEN -total_cents ELSE total_cents END - commission_cents) OVER (
                                 PARTITION BY firebase_uid, currency ORDER BY id ROWS UNBOUNDED PRECEDING) AS net,
                             sum(CASE side WHEN 'buy' THEN quantity_micros ELSE -quantity_micros END) OVER (
                                 PARTITION BY firebase_uid, symbol ORDER BY id ROWS UNBOUNDED PRECEDING) AS held
@@ -256,7 +267,8 @@ fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
         let mut opening = conn.appender("opening_balances")?;
         for user in &batch.new_users {
             for currency in Currency::ALL {
-                opening.append_row(duckdb::params![user.uid, currency.code(), to_cents(user.starting_cash)])?;
+                let cash = user.starting_cash.get(&currency).copied().unwrap_or_default();
+                opening.append_row(duckdb::params![user.uid, currency.code(), to_cents(cash)])?;
             }
         }
         opening.flush()?;
@@ -279,12 +291,20 @@ fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
                 ts_value(o.filled_at),
                 to_cents(*cash_after),
                 to_micros(position_after.quantity),
-                to_cents(position_after.cost_basis)
+                to_cents(position_after.cost_basis),
+                to_cents(o.commission)
             ])?;
         }
         orders.flush()?;
     }
     super::orders::append_order_events(conn, &batch.order_events)?;
+    if !batch.joins.is_empty() {
+        let mut joins = conn.appender("class_members")?;
+        for (uid, at) in &batch.joins {
+            joins.append_row(duckdb::params![uid, ts_value(*at)])?;
+        }
+        joins.flush()?;
+    }
     for change in &batch.watch_changes {
         match change {
             WatchChange::Add { uid, symbol, at } => conn

@@ -5,6 +5,7 @@ use super::ledger::{currency_of, from_cents, from_micros, to_cents, to_micros};
 use super::{Result, StorageError, transaction};
 use crate::domain::account::{Account, Position, Side};
 use duckdb::Connection;
+use rust_decimal::Decimal;
 use std::collections::HashMap;
 
 /// Brings a version 1 ledger (balance and position rows updated in place) to the append-only
@@ -39,7 +40,7 @@ pub(super) fn migrate_from_v1(conn: &Connection) -> Result<()> {
             let (quantity, price, total) = (from_micros(r.get(4)?), from_cents(r.get(6)?), from_cents(r.get(7)?));
             let account = accounts.entry(uid.clone()).or_default();
             let fill = account
-                .apply(&symbol, currency_of(&r.get::<_, String>(5)?), side, quantity, price)
+                .apply(&symbol, currency_of(&r.get::<_, String>(5)?), side, quantity, price, Decimal::ZERO)
                 .ok()
                 .filter(|fill| fill.value == total)
                 .ok_or_else(|| StorageError::Migration(format!("order {id} of {uid} does not replay")))?;

@@ -10,6 +10,7 @@
 //! two would wait on each other for good. New readers are cloned from a connection of their own.
 
 mod audit;
+pub mod class;
 mod history;
 pub mod ledger;
 mod migrate_v1;
@@ -150,6 +151,7 @@ impl Store {
                 });
             }
         }
+        conn.execute_batch(class::CREATE)?;
         conn.execute_batch(schema::LEDGER_VIEWS)?;
         let writer = conn.try_clone()?;
         writer.execute_batch(schema::CREATE_STAGING)?;

@@ -41,6 +41,8 @@ pub struct OrderFill {
     pub fill_id: i64,
     pub price: Decimal,
     pub total: Decimal,
+    /// The class's commission on the fill.
+    pub commission: Decimal,
     pub at: Timestamp,
 }
 
@@ -102,6 +104,7 @@ pub(super) fn append_order_events(conn: &Connection, events: &[OrderEvent]) -> R
             ts_value(o.updated_at),
             o.expires_at.map(ts_value),
             o.fill.map(|f| ts_value(f.at)),
+            o.fill.map_or(0, |f| to_cents(f.commission)),
         ])?;
     }
     rows.flush()?;
@@ -112,12 +115,12 @@ pub(super) fn append_order_events(conn: &Connection, events: &[OrderEvent]) -> R
 const EVENT_COLUMNS: &str = "order_id, firebase_uid, symbol, currency, side, order_type, time_in_force,
     quantity_micros, limit_cents, stop_cents, trail_cents, trail_percent, triggered, mark_cents, held, status,
     reason, fill_id, fill_price_cents, total_cents, epoch_us(created_at), epoch_us(updated_at),
-    epoch_us(expires_at), epoch_us(filled_at)";
+    epoch_us(expires_at), epoch_us(filled_at), commission_cents";
 
 /// Market orders in the same columns, from their fill rows.
 const MARKET_COLUMNS: &str = "id, firebase_uid, symbol, currency, side, 'market', 'day', quantity_micros,
     NULL, NULL, NULL, NULL, false, NULL, 0, 'filled', NULL, id, fill_price_cents, total_cents,
-    epoch_us(created_at), epoch_us(filled_at), NULL, epoch_us(filled_at)";
+    epoch_us(created_at), epoch_us(filled_at), NULL, epoch_us(filled_at), commission_cents";
 
 fn currency_of(code: &str) -> Currency {
     Currency::ALL.into_iter().find(|c| c.code() == code).unwrap_or(Currency::Usd)
@@ -136,6 +139,7 @@ fn order_of_row(r: &Row<'_>) -> duckdb::Result<OrderInfo> {
             fill_id,
             price: from_cents(r.get(18)?),
             total: from_cents(r.get(19)?),
+            commission: from_cents(r.get::<_, Option<i64>>(24)?.unwrap_or(0)),
             at: Timestamp(r.get(23)?),
         }),
         None => None,

@@ -204,7 +204,10 @@ mod tests {
             store: store.clone(),
             quotes: Arc::new(FixedQuote(100.0, NOW)),
             clock: clock.clone(),
-            starting_cash: Decimal::from(10_000),
+            class: Arc::new(crate::class::Classroom::open(
+                Arc::new(Universe::new(default_universe()).unwrap()),
+                Decimal::from(10_000),
+            )),
             max_quote_age_micros: 15_000_000,
             metrics: Arc::default(),
             limits: OrderLimits { max_open_per_user: 10, stop_hold_buffer_percent: Decimal::from(5) },

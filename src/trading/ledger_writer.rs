@@ -4,6 +4,7 @@
 use super::book::{Book, GroupOrders, Resting};
 use super::inbox::TickInbox;
 use super::{Command, Placed, Portfolio, TradeError, Trading, market_order};
+use crate::class::Classroom;
 use crate::domain::account::{Account, price_to_decimal};
 use crate::domain::instrument::Universe;
 use crate::domain::orders::OrderType;
@@ -15,7 +16,7 @@ use crate::storage::orders::OrderInfo;
 use crate::storage::{Fault, StorageError, Store};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -54,7 +55,8 @@ pub struct LedgerWriter {
     pub store: Arc<Store>,
     pub quotes: Arc<dyn QuoteSource>,
     pub clock: Arc<dyn Clock>,
-    pub starting_cash: Decimal,
+    /// The class's rules, read as each order is applied.
+    pub class: Arc<Classroom>,
     pub max_quote_age_micros: i64,
     pub metrics: Arc<Metrics>,
     pub limits: OrderLimits,
@@ -77,6 +79,8 @@ pub(super) struct State {
     pub book: Book,
     pub next_event_id: i64,
     pub inbox: Arc<TickInbox>,
+    /// Students who joined the class.
+    pub members: HashSet<String>,
 }
 
 /// Changes of one group, with what the touched users looked like before it (for rollback).
@@ -86,6 +90,8 @@ pub(super) struct Group {
     pub before: HashMap<String, Option<(Account, Vec<String>)>>,
     pub replies: Vec<Reply>,
     pub orders: GroupOrders,
+    /// Students who joined in this group.
+    pub joined: Vec<String>,
 }
 
 impl LedgerWriter {
@@ -93,6 +99,7 @@ impl LedgerWriter {
     pub fn start(self) -> Result<Trading, TradeError> {
         let mut loaded = self.store.load_ledger()?;
         let (open_orders, next_event_id, next_order_id) = self.store.load_open_orders()?;
+        let members = self.store.class_members()?;
         let conn = self.store.ledger_connection()?;
         let (sender, mut receiver) = mpsc::channel(QUEUE_CAPACITY);
         let inbox = Arc::new(TickInbox::new(self.universe.len(), &sender));
@@ -121,7 +128,7 @@ impl LedgerWriter {
             portfolios: portfolios.clone(),
             commands: sender,
             metrics: self.metrics.clone(),
-            opening: Arc::new(Portfolio { account: Account::opened_with(self.starting_cash), watchlist: Vec::new() }),
+            class: self.class.clone(),
             inbox: inbox.clone(),
         };
         let mut state = State {
@@ -131,6 +138,7 @@ impl LedgerWriter {
             book,
             next_event_id,
             inbox,
+            members,
         };
         std::thread::Builder::new()
             .name("ledger-writer".into())
@@ -182,8 +190,9 @@ impl LedgerWriter {
         }
         if !state.accounts.contains_key(uid) {
             let now = self.clock.now();
-            state.accounts.insert(uid.to_string(), Account::opened_with(self.starting_cash));
-            group.batch.new_users.push(NewUser { uid: uid.to_string(), at: now, starting_cash: self.starting_cash });
+            let opening = self.class.opening();
+            group.batch.new_users.push(NewUser { uid: uid.to_string(), at: now, starting_cash: opening.cash.clone() });
+            state.accounts.insert(uid.to_string(), opening);
         }
     }
 
@@ -201,6 +210,10 @@ impl LedgerWriter {
                     group.batch.watch_changes.push(WatchChange::Remove { uid, symbol });
                 }
                 group.replies.push(Reply::Unit(reply, Ok(())));
+            }
+            Command::Join { uid, code, reply } => {
+                let result = self.join(state, group, &uid, &code);
+                group.replies.push(Reply::Unit(reply, result));
             }
             Command::Place { uid, instrument, side, quantity, reply } => {
                 let result = self.place(state, group, &uid, instrument, side, quantity);
@@ -229,9 +242,11 @@ impl LedgerWriter {
             return Err(TradeError::StalePrice(inst.symbol.clone()));
         }
         let price = price_to_decimal(price)?;
+        self.admit(state, uid, instrument)?;
         self.touch(state, group, uid);
         let account = state.accounts.get_mut(uid).expect("touched");
-        let fill = account.apply(&inst.symbol, inst.currency, side, quantity, price)?;
+        let commission = self.charge(account, instrument, side, quantity, price)?;
+        let fill = account.apply(&inst.symbol, inst.currency, side, quantity, price, commission)?;
         let id = state.next_order_id;
         state.next_order_id += 1;
         let order = OrderRecord {
@@ -244,6 +259,7 @@ impl LedgerWriter {
             currency: inst.currency,
             fill_price: fill.price,
             total: fill.value,
+            commission: fill.commission,
             created_at: now,
             filled_at: now,
         };
@@ -298,6 +314,9 @@ impl LedgerWriter {
                             state.watchlists.remove(&uid);
                         }
                     }
+                }
+                for uid in &group.joined {
+                    state.members.remove(uid);
                 }
                 self.undo(state, group.orders);
                 let detail = match e.fault() {
@@ -374,7 +393,10 @@ pub(super) mod tests {
             store,
             quotes,
             clock: Arc::new(ManualClock::starting_at(now)),
-            starting_cash: Decimal::from(10_000),
+            class: Arc::new(crate::class::Classroom::open(
+                Arc::new(Universe::new(default_universe()).unwrap()),
+                Decimal::from(10_000),
+            )),
             max_quote_age_micros: 15_000_000,
             metrics: Arc::default(),
             limits: OrderLimits { max_open_per_user: 3, stop_hold_buffer_percent: Decimal::from(5) },

@@ -84,7 +84,14 @@ impl LedgerWriter {
         let mut order = resting.info;
         order.progress = progress;
         let spec = &order.spec;
-        match account.apply(&order.symbol, order.currency, spec.side, spec.quantity, price) {
+        let admitted = self
+            .admit(state, &uid, resting.instrument)
+            .and_then(|()| self.charge(&state.accounts[&uid], resting.instrument, spec.side, spec.quantity, price));
+        let account = state.accounts.get_mut(&uid).expect("touched");
+        let applied = admitted.and_then(|commission| {
+            Ok(account.apply(&order.symbol, order.currency, spec.side, spec.quantity, price, commission)?)
+        });
+        match applied {
             Ok(fill) => {
                 let fill_id = Self::take_order_id(state);
                 let mut with_row = OrderInfo { id: fill_id, ..order.clone() };
@@ -96,6 +103,7 @@ impl LedgerWriter {
                 self.record(state, group, "fill", &order);
             }
             Err(refusal) => {
+                // Rules that changed since placement apply too: the season ended, the cap.
                 order.status = OrderStatus::Rejected;
                 order.reason = Some(format!("at {price}: {refusal}"));
                 order.held = Decimal::ZERO;

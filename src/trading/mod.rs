@@ -9,6 +9,7 @@
 //! rows; with a single writer of ledger tables that cannot happen, and a commit of a hundred
 //! orders costs about what a commit of one does.
 
+mod admission;
 mod book;
 mod inbox;
 mod ledger_writer;
@@ -16,7 +17,9 @@ mod matching;
 mod placing;
 mod request;
 
+use crate::class::Classroom;
 use crate::domain::account::{Account, Refusal, Side};
+use crate::domain::class::ClassRefusal;
 use crate::domain::instrument::Universe;
 use crate::domain::number::NumberError;
 use crate::domain::orders::{OrderSpec, OrderStatus, OrderType, Progress, TermsError};
@@ -42,6 +45,8 @@ pub const MAX_ORDERS_LISTED: usize = 1_000;
 pub enum TradeError {
     #[error("{0}")]
     Refused(#[from] Refusal),
+    #[error("{0}")]
+    Class(#[from] ClassRefusal),
     #[error("Unknown symbol {0}")]
     UnknownSymbol(String),
     #[error("side must be buy or sell, not {0:?}")]
@@ -84,6 +89,7 @@ impl TradeError {
             TradeError::Refused(Refusal::InsufficientHoldings { .. }) => "insufficient_holdings",
             TradeError::Refused(Refusal::BadQuantity) => "bad_quantity",
             TradeError::Refused(Refusal::BadPrice) => "bad_price",
+            TradeError::Class(refusal) => refusal.code(),
             TradeError::UnknownSymbol(_) => "unknown_symbol",
             TradeError::BadSide(_) => "bad_side",
             TradeError::BadOrderType(_) => "bad_order_type",
@@ -139,6 +145,7 @@ pub fn market_order(record: &OrderRecord) -> OrderInfo {
             fill_id: record.id,
             price: record.fill_price,
             total: record.total,
+            commission: record.commission,
             at: record.filled_at,
         }),
     }
@@ -182,6 +189,12 @@ pub(crate) enum Command {
     },
     /// Ticks are waiting in the inbox.
     Ticks,
+    /// Joins the class with its code.
+    Join {
+        uid: String,
+        code: String,
+        reply: oneshot::Sender<Result<(), TradeError>>,
+    },
     Watch {
         uid: String,
         symbol: String,
@@ -196,8 +209,9 @@ pub struct Trading {
     portfolios: Arc<DashMap<String, Arc<Portfolio>>>,
     commands: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
-    /// What a user never seen before is shown: the opening state, not registered until they act.
-    opening: Arc<Portfolio>,
+    /// The class's rules: what a user never seen before is shown is the opening state under
+    /// them (not registered until they act).
+    class: Arc<Classroom>,
     inbox: Arc<TickInbox>,
 }
 
@@ -291,7 +305,11 @@ impl Trading {
     /// register anyone: the first order or watchlist change does).
     pub fn portfolio(&self, uid: &str) -> Result<Arc<Portfolio>, TradeError> {
         validate_uid(uid)?;
-        Ok(self.portfolios.get(uid).map(|p| p.clone()).unwrap_or_else(|| self.opening.clone()))
+        Ok(self
+            .portfolios
+            .get(uid)
+            .map(|p| p.clone())
+            .unwrap_or_else(|| Arc::new(Portfolio { account: self.class.opening(), watchlist: Vec::new() })))
     }
 
     /// Adds (idempotently) or removes a watchlist symbol; returns the canonical symbol.
@@ -308,6 +326,18 @@ impl Trading {
     pub fn orders(&self, uid: &str, limit: usize) -> Result<Vec<OrderRecord>, TradeError> {
         validate_uid(uid)?;
         Ok(self.store.orders_of(uid, limit.min(MAX_ORDERS_LISTED))?)
+    }
+
+    /// Joins the class with its join code (any code when the class has none).
+    pub async fn join(&self, uid: &str, code: &str) -> Result<(), TradeError> {
+        validate_uid(uid)?;
+        let (uid, code) = (uid.to_string(), code.to_string());
+        self.send(|reply| Command::Join { uid, code, reply }).await
+    }
+
+    /// Every registered user's portfolio as last committed.
+    pub fn portfolios(&self) -> Vec<(String, Arc<Portfolio>)> {
+        self.portfolios.iter().map(|e| (e.key().clone(), e.value().clone())).collect()
     }
 
     /// Where the engine hands the ticks that resting orders wait for.

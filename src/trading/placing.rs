@@ -5,7 +5,7 @@
 use super::book::Resting;
 use super::ledger_writer::{Group, LedgerWriter, State};
 use super::{Placed, TradeError, request::Changes};
-use crate::domain::account::price_to_decimal;
+use crate::domain::account::{Side, price_to_decimal};
 use crate::domain::orders::{OrderSpec, OrderStatus, Progress, TermsError};
 use crate::domain::time::Timestamp;
 use crate::storage::ledger::{FilledOrder, OrderRecord};
@@ -31,6 +31,7 @@ impl LedgerWriter {
         }
         let last = price_to_decimal(quoted)?;
         spec.validate(last)?;
+        self.admit(state, uid, instrument)?;
         let rests = spec.rests(last);
         if rests && state.book.per_user.get(uid).copied().unwrap_or(0) >= self.limits.max_open_per_user {
             return Err(TradeError::TooManyOpenOrders(self.limits.max_open_per_user));
@@ -53,7 +54,9 @@ impl LedgerWriter {
         self.touch(state, group, uid);
         let account = state.accounts.get_mut(uid).expect("touched");
         if order.spec.marketable(last) {
-            let fill = account.apply(&inst.symbol, inst.currency, order.spec.side, order.spec.quantity, last)?;
+            let (side, quantity) = (order.spec.side, order.spec.quantity);
+            let commission = self.charge(account, instrument, side, quantity, last)?;
+            let fill = account.apply(&inst.symbol, inst.currency, side, quantity, last, commission)?;
             order.id = Self::take_order_id(state);
             self.fill_row(group, &mut order, fill, now);
             self.record(state, group, "fill", &order);
@@ -67,7 +70,7 @@ impl LedgerWriter {
                 Some(format!("{}: not fillable at once at the last price {last}", order.spec.time_in_force.as_str()));
             self.record(state, group, "canceled", &order);
         } else {
-            order.held = order.spec.hold(last, self.limits.stop_hold_buffer_percent);
+            order.held = self.hold_of(&order.spec, last);
             order.expires_at = order.spec.expires_at(now);
             let resting = Resting { info: order, instrument, since: quoted_at };
             account.hold(&resting.hold())?;
@@ -81,6 +84,17 @@ impl LedgerWriter {
         }
         let new_balance = state.accounts[uid].balance(inst.currency);
         Ok(Placed { order, new_balance })
+    }
+
+    /// What a resting order holds back: its worst-case cost and the commission on it for a buy
+    /// (the commission is charged again, under the rules then, when it fills), its quantity for
+    /// a sell.
+    fn hold_of(&self, spec: &OrderSpec, last: Decimal) -> Decimal {
+        let hold = spec.hold(last, self.limits.stop_hold_buffer_percent);
+        match spec.side {
+            Side::Buy => hold + self.class.commission(hold),
+            Side::Sell => hold,
+        }
     }
 
     /// Turns an applied fill into the ledger row and the order's fill.
@@ -101,13 +115,20 @@ impl LedgerWriter {
             currency: fill.currency,
             fill_price: fill.price,
             total: fill.value,
+            commission: fill.commission,
             created_at: order.created_at,
             filled_at: at,
         };
         order.status = OrderStatus::Filled;
         order.held = Decimal::ZERO;
         order.updated_at = at;
-        order.fill = Some(OrderFill { fill_id: record.id, price: fill.price, total: fill.value, at });
+        order.fill = Some(OrderFill {
+            fill_id: record.id,
+            price: fill.price,
+            total: fill.value,
+            commission: fill.commission,
+            at,
+        });
         group.batch.orders.push(FilledOrder {
             order: record,
             cash_after: fill.new_balance,
@@ -136,7 +157,7 @@ impl LedgerWriter {
             return Err(TradeError::Terms(TermsError::WouldFill(last)));
         }
         let mut replaced = current.clone();
-        replaced.info.held = spec.hold(last, self.limits.stop_hold_buffer_percent);
+        replaced.info.held = self.hold_of(&spec, last);
         replaced.info.spec = spec;
         let now = self.clock.now();
         replaced.info.updated_at = now;

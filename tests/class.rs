@@ -1,0 +1,187 @@
+//! The class over HTTP: its rules and their refusals, commissions, the teacher's changes (kept
+//! across a restart), the leaderboard, a student's performance and the report.
+
+mod common;
+
+use common::{SMALL_MARKET, TestServer};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "a class teacher's token for the tests, 32+ chars";
+
+fn config(class: &str) -> String {
+    format!("{SMALL_MARKET}\n[simulation]\nseed_days = 0.01\n[admin]\ntoken = \"{ADMIN}\"\n[class]\n{class}\n")
+}
+
+async fn admin(s: &TestServer, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    let request = client
+        .request(method.parse().unwrap(), format!("{}{path}", s.base))
+        .insert_header(("Authorization", format!("Bearer {ADMIN}")));
+    let mut response = match body {
+        Some(body) => request.send_json(&body).await,
+        None => request.send().await,
+    }
+    .expect("request");
+    let bytes = response.body().limit(1 << 22).await.expect("body");
+    let value =
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (response.status().as_u16(), value)
+}
+
+fn buy(uid: &str, symbol: &str, quantity: &str, market: &str) -> Value {
+    json!({"firebase_uid": uid, "symbol": symbol, "side": "buy", "quantity": quantity.parse::<f64>().unwrap(), "market": market})
+}
+
+fn decimal(value: &Value) -> Decimal {
+    Decimal::from_str(&value.to_string()).unwrap_or_else(|_| panic!("a number: {value}"))
+}
+
+async fn refused(s: &TestServer, body: Value, code: &str) -> String {
+    let (status, answer) = s.post("/api/v1/orders/place", body.clone()).await;
+    assert_eq!((status, answer["code"].as_str()), (403, Some(code)), "{body} -> {answer}");
+    answer["detail"].as_str().unwrap().to_string()
+}
+
+#[actix_web::test]
+async fn each_class_rule_refuses_with_its_reason_and_commissions_are_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("rules.duckdb");
+    let class = r#"name = "Econ 101"
+join_code = "ECON-101"
+allowed = ["usa"]
+commission_flat = 1
+commission_bps = 10
+max_position_percent = 25"#;
+    let s = TestServer::start(&config(class), &data, 11);
+
+    let view = s.get_ok("/api/v1/class").await;
+    assert_eq!(view["name"], "Econ 101");
+    assert_eq!(view["join_code_required"], true);
+    assert!(view.get("join_code").is_none(), "students never see the code: {view}");
+    assert_eq!(view["allowed"], json!(["usa"]));
+
+    let detail = refused(&s, buy("ann", "AAPL", "1", "usa"), "not_joined").await;
+    assert!(detail.contains("Join the class \"Econ 101\" first"), "{detail}");
+    let (status, answer) = s.post("/api/v1/class/join", json!({"firebase_uid": "ann", "join_code": "ECON-999"})).await;
+    assert_eq!((status, answer["code"].as_str()), (403, Some("wrong_join_code")), "{answer}");
+    let (status, answer) = s.post("/api/v1/class/join", json!({"firebase_uid": "ann", "join_code": "econ-101"})).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("joined")), "{answer}");
+    let positions = s.get_ok("/api/v1/portfolio/positions/nobody").await;
+    assert_eq!(positions["balances"]["usa"], 10000.0, "reads need no join");
+
+    let detail = refused(&s, buy("ann", "L&T", "1", "india"), "not_allowed").await;
+    assert_eq!(detail, "L&T is not traded in this class: it trades usa");
+    // Opening value: 10,000 USD + 10,000 INR / 83 + 10,000 GBP / 0.79 = 22,778.71 USD; a quarter
+    // of it is about 5,695 USD; 35 AAPL at about 192 is 6,738.
+    let detail = refused(&s, buy("ann", "AAPL", "35", "usa"), "position_cap").await;
+    assert!(detail.contains("the class allows at most 25% in one position"), "{detail}");
+
+    let placed = s.post("/api/v1/orders/place", buy("ann", "AAPL", "2", "usa")).await.1;
+    let (total, commission) = (decimal(&placed["total_value"]), decimal(&placed["order"]["commission"]));
+    // 1 flat + 10 basis points of the value, to the cent, half away from zero.
+    let expected = (Decimal::ONE + total * Decimal::new(10, 4))
+        .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    assert_eq!(commission, expected, "{placed}");
+    assert_eq!(decimal(&placed["new_balance"]), Decimal::from(10_000) - total - commission);
+    assert!(placed["message"].as_str().unwrap().contains(&format!("(commission {commission} USD)")), "{placed}");
+
+    // The teacher closes the season: from that moment orders are refused with the reason.
+    let change = json!({"season_start": "2020-01-01T00:00:00Z", "season_end": "2021-01-01T00:00:00Z"});
+    let (status, rules) = admin(&s, "PUT", "/api/v1/admin/class", Some(change)).await;
+    assert_eq!(status, 200, "{rules}");
+    assert_eq!((rules["join_code"].as_str(), rules["season"]["state"].as_str()), (Some("ECON-101"), Some("ended")));
+    let detail = refused(&s, buy("ann", "AAPL", "1", "usa"), "season_ended").await;
+    assert!(detail.contains("2021-01-01T00:00:00"), "{detail}");
+    let (status, answer) = admin(&s, "PUT", "/api/v1/admin/class", Some(json!({"commission": {"bps": 5000}}))).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["detail"].as_str().unwrap().starts_with("commission.bps"), "{answer}");
+    let (_, audit) = admin(&s, "GET", "/api/v1/admin/audit", None).await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"class_rules_admin") && actions.contains(&"class_rules_config"), "{audit}");
+    s.stop();
+
+    // A restart with the same file keeps the teacher's change; the fill stays as it was.
+    let s = TestServer::start(&config(class), &data, 11);
+    assert_eq!(s.get_ok("/api/v1/class").await["season"]["state"], "ended");
+    let orders = s.get_ok("/api/v1/orders/ann?status=closed").await;
+    assert_eq!(decimal(&orders[0]["commission"]), commission, "{orders}");
+    s.stop();
+
+    // Editing the file is the latest change: it applies at the next start.
+    let s = TestServer::start(&config("name = \"Econ 102\""), &data, 11);
+    let view = s.get_ok("/api/v1/class").await;
+    assert_eq!((view["name"].as_str(), view["season"]["state"].as_str()), (Some("Econ 102"), Some("open")));
+    s.stop();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_finlearn"))
+        .args(["check", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "the ledger with commissions checks: {}", String::from_utf8_lossy(&check.stdout));
+}
+
+#[actix_web::test]
+async fn the_leaderboard_shows_nicknames_the_teacher_sees_uids_and_performance_is_valued_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(&config("snapshot_interval_secs = 10"), &dir.path().join("board.duckdb"), 12);
+    for uid in ["uid-alpha", "uid-beta"] {
+        s.post("/api/v1/orders/place", buy(uid, "AAPL", "3", "usa")).await;
+    }
+    s.post("/api/v1/orders/place", buy("uid-beta", "BTC", "0.01", "crypto")).await;
+
+    let board = s.get_ok("/api/v1/leaderboard").await;
+    assert_eq!(
+        (board["sort"].as_str(), board["currency"].as_str(), board["students"].as_u64()),
+        (Some("sharpe"), Some("USD"), Some(2))
+    );
+    let text = board.to_string();
+    assert!(!text.contains("uid-alpha") && !text.contains("firebase_uid"), "no uid in open mode: {board}");
+    let lines = board["lines"].as_array().unwrap();
+    assert_eq!(lines.iter().map(|l| l["rank"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2]);
+    assert!(lines.iter().all(|l| l["nickname"].as_str().unwrap().starts_with("Trader-")), "{board}");
+    let trades: Vec<u64> = lines.iter().map(|l| l["trades"].as_u64().unwrap()).collect();
+    assert_eq!(trades.iter().sum::<u64>(), 3);
+
+    let (status, teacher) = admin(&s, "GET", "/api/v1/admin/leaderboard?sort=value&limit=1", None).await;
+    assert_eq!(status, 200, "{teacher}");
+    assert_eq!(teacher["lines"].as_array().unwrap().len(), 1);
+    assert!(teacher["lines"][0]["firebase_uid"].as_str().unwrap().starts_with("uid-"), "{teacher}");
+    let (status, bad) = s.get("/api/v1/leaderboard?sort=luck").await;
+    assert_eq!(status, 422, "{bad}");
+
+    // Until the first snapshot the series is the live value alone; snapshots then add points.
+    let started = Instant::now();
+    let performance = loop {
+        let p = s.get_ok("/api/v1/portfolio/performance/uid-alpha").await;
+        if p["points"].as_array().unwrap().len() >= 2 {
+            break p;
+        }
+        assert!(started.elapsed() < Duration::from_secs(40), "no snapshot within 40 s: {p}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(decimal(&performance["opening_value"]), Decimal::from_str("22778.71").unwrap());
+    let points = performance["points"].as_array().unwrap();
+    assert_eq!(points.last().unwrap()["value"], performance["value"]);
+    // The value is cash (the opening less what AAPL cost) plus 3 AAPL at a live price: it
+    // moved from the opening by less than the position's own price change could explain.
+    let value = decimal(&performance["value"]);
+    assert!((value - Decimal::from_str("22778.71").unwrap()).abs() < Decimal::from(60), "{performance}");
+    let expected_return = (value / Decimal::from_str("22778.71").unwrap() - Decimal::ONE) * Decimal::ONE_HUNDRED;
+    assert!((decimal(&performance["return_percent"]) - expected_return).abs() < Decimal::new(1, 2), "{performance}");
+
+    let (status, report) = admin(&s, "GET", "/api/v1/admin/report", None).await;
+    assert_eq!(status, 200, "{report}");
+    let beta = report.as_array().unwrap().iter().find(|l| l["firebase_uid"] == "uid-beta").unwrap();
+    assert_eq!((beta["trades"].as_u64(), beta["commissions"]["USD"].as_f64()), (Some(2), Some(0.0)), "{beta}");
+    assert!(beta["last_activity"].as_str().is_some(), "{beta}");
+    let (status, csv) = admin(&s, "GET", "/api/v1/admin/report?format=csv", None).await;
+    assert_eq!(status, 200);
+    let csv = csv.as_str().unwrap();
+    assert!(csv.starts_with("firebase_uid,nickname,trades,"), "{csv}");
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("uid-beta,Trader-") && l.split(',').nth(2) == Some("2")), "{csv}");
+    s.stop();
+}
