@@ -13,6 +13,7 @@
 //! - [`market_data`]: the service behind the market-data routes.
 //! - [`trading`]: paper trading: the service, resting orders, and the single group-committing
 //!   ledger writer.
+//! - [`social`]: profiles and class nicknames, held in memory for fast lookups.
 //! - [`resume`]: seeding an empty database or resuming from stored prices at start-up.
 //! - [`signals`]: Ctrl-C and SIGTERM, held from the first moment.
 //! - [`seed`]: generating the first days of history on an empty database.
@@ -35,6 +36,7 @@ pub mod metrics;
 pub mod resume;
 pub mod seed;
 pub mod signals;
+pub mod social;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

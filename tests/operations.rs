@@ -97,6 +97,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/admin/regimes/{id}"),
     ("post", "/api/v1/admin/scenario"),
     ("get", "/api/v1/admin/audit"),
+    ("get", "/api/v1/social/profile/{uid}"),
+    ("put", "/api/v1/social/profile/{uid}"),
+    ("get", "/api/v1/social/username/check"),
 ];
 
 #[actix_web::test]
@@ -134,6 +137,8 @@ async fn the_openapi_document_lists_every_route_and_each_exists() {
         ("PlacedView", "order_id"),
         ("OrderDetailView", "time_in_force"),
         ("PortfolioView", "held"),
+        ("ProfileView", "win_rate"),
+        ("UsernameCheck", "available"),
     ] {
         assert!(schemas[schema]["properties"][field].is_object(), "{schema}.{field} missing");
     }

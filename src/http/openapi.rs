@@ -4,7 +4,7 @@
 //! it cannot drift from the routes. The documentation page's assets (Swagger UI) are compiled
 //! into the binary: it works on a laptop with no internet.
 
-use super::{admin, director, health, market, metrics, order_book, orders, portfolio, session, stream};
+use super::{admin, director, health, market, metrics, order_book, orders, portfolio, session, social, stream};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -48,6 +48,9 @@ use utoipa_swagger_ui::SwaggerUi;
         director::cancel_regime,
         director::scenario,
         director::audit,
+        social::get_profile,
+        social::put_profile,
+        social::check_username,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -57,6 +60,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "operations", description = "Metrics for operators"),
         (name = "admin", description = "Classroom administration, behind the admin token"),
         (name = "session", description = "What a browser client needs to know to sign a student in"),
+        (name = "social", description = "Profiles and class nicknames, in the app's shapes"),
     )
 )]
 pub struct ApiDoc;
