@@ -14,6 +14,7 @@
 //! - [`trading`]: paper trading: the service, resting orders, and the single group-committing
 //!   ledger writer.
 //! - [`class`]: the class's rules, value snapshots and standings.
+//! - [`social`]: profiles and class nicknames, held in memory for fast lookups.
 //! - [`resume`]: seeding an empty database or resuming from stored prices at start-up.
 //! - [`signals`]: Ctrl-C and SIGTERM, held from the first moment.
 //! - [`seed`]: generating the first days of history on an empty database.
@@ -37,6 +38,7 @@ pub mod metrics;
 pub mod resume;
 pub mod seed;
 pub mod signals;
+pub mod social;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -21,6 +21,7 @@ use crate::live::tick_writer::TickWriter;
 use crate::market_data::{MAX_CANDLES, MarketData};
 use crate::metrics::Metrics;
 use crate::resume::{fresh_day, start_market};
+use crate::social::Profiles;
 use crate::storage::Store;
 use crate::trading::{LedgerWriter, OrderLimits};
 use actix_cors::Cors;
@@ -54,6 +55,7 @@ impl Application {
         let store =
             Arc::new(Store::open(&settings.storage.path, &settings.storage.memory_limit, settings.storage.threads)?);
         store.save_instruments(universe.list())?;
+        let profiles = Arc::new(Profiles::load(store.clone(), clock.clone())?);
 
         let mut market = start_market(&settings, &universe, &store, clock.as_ref())?;
         if let Some(path) = &settings.simulation.scenario {
@@ -141,7 +143,7 @@ impl Application {
             universe.clone(),
             store.clone(),
             clock.clone(),
-            Arc::new(()),
+            profiles.clone(),
             season_start,
         )?);
         tokio::spawn(snapshots::run(standings.clone(), class.reporting.snapshot_interval, shutdown.child_token()));
@@ -162,6 +164,7 @@ impl Application {
             admin_token: Some(settings.admin.token.as_str()).filter(|t| !t.is_empty()).map(Arc::from),
             director,
             clock: clock.clone(),
+            profiles,
         };
         if identity.refreshes() {
             tokio::spawn(refresh_keys(identity, shutdown.child_token()));

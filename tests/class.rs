@@ -172,6 +172,25 @@ async fn the_leaderboard_shows_nicknames_the_teacher_sees_uids_and_performance_i
     let expected_return = (value / Decimal::from_str("22778.71").unwrap() - Decimal::ONE) * Decimal::ONE_HUNDRED;
     assert!((decimal(&performance["return_percent"]) - expected_return).abs() < Decimal::new(1, 2), "{performance}");
 
+    // The app's own leaderboard, in its entry shape, from the same standings.
+    let (status, _) = s.send("PUT", "/api/v1/social/profile/uid-alpha", Some(json!({"username": "Alpha"}))).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(1_100)).await; // the table is rebuilt once a second
+    let entries = s.get_ok("/api/v1/social/leaderboard").await;
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(entries.iter().all(|e| e["firebase_uid"] == "" && e["level"] == 1 && e["total_xp"] == 0), "{entries:?}");
+    let names: Vec<&str> = entries.iter().map(|e| e["username"].as_str().unwrap()).collect();
+    assert!(names.contains(&"Alpha") && names.iter().any(|n| n.starts_with("Trader-")), "{names:?}");
+    let by_trades = s.get_ok("/api/v1/social/leaderboard?type=trades&period=weekly&limit=1").await;
+    assert_eq!(
+        (by_trades[0]["total_trades"].as_u64(), by_trades[0]["rank"].as_u64()),
+        (Some(2), Some(1)),
+        "{by_trades}"
+    );
+    let (status, _) = s.get("/api/v1/social/leaderboard?type=karma").await;
+    assert_eq!(status, 422);
+
     let (status, report) = admin(&s, "GET", "/api/v1/admin/report", None).await;
     assert_eq!(status, 200, "{report}");
     let beta = report.as_array().unwrap().iter().find(|l| l["firebase_uid"] == "uid-beta").unwrap();

@@ -10,7 +10,7 @@ use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{Generate, PrivateKey};
 use serde_json::{Value, json};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 const SECRET: &str = "the classroom secret, thirty-two characters or more";
 const ADMIN: &str = "an admin token that nobody will guess, 32+ chars";
@@ -18,22 +18,6 @@ const PROJECT: &str = "finlearn-test";
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
-}
-
-async fn call(s: &TestServer, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
-    let mut request = client.request(method.parse().unwrap(), format!("{}{path}", s.base));
-    if let Some(token) = token {
-        request = request.insert_header(("Authorization", format!("Bearer {token}")));
-    }
-    let mut response = match body {
-        Some(body) => request.send_json(&body).await,
-        None => request.send().await,
-    }
-    .unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.body().await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 fn order(uid: &str) -> Value {

@@ -105,6 +105,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/admin/class"),
     ("get", "/api/v1/admin/leaderboard"),
     ("get", "/api/v1/admin/report"),
+    ("get", "/api/v1/social/leaderboard"),
+    ("get", "/api/v1/social/profile/{uid}"),
+    ("put", "/api/v1/social/profile/{uid}"),
+    ("get", "/api/v1/social/username/check"),
 ];
 
 #[actix_web::test]
@@ -142,6 +146,8 @@ async fn the_openapi_document_lists_every_route_and_each_exists() {
         ("PlacedView", "order_id"),
         ("OrderDetailView", "time_in_force"),
         ("PortfolioView", "held"),
+        ("ProfileView", "win_rate"),
+        ("UsernameCheck", "available"),
     ] {
         assert!(schemas[schema]["properties"][field].is_object(), "{schema}.{field} missing");
     }

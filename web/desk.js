@@ -62,12 +62,33 @@ function identity(mode, onChange) {
   const nick = el('input', { id: 'nickname', value: store.get('nickname'), placeholder: 'Nickname', size: 12 });
   const uid = el('input', { id: 'uid', value: store.get('uid'), size: 14, spellcheck: 'false' });
   const status = el('span', { class: 'muted', id: 'who-status' });
+  // The server's profile route, when it offers one: the nickname is the class's, shown on rankings.
+  const profilePath = async (method) => {
+    const template = findPath(await openApi(), /^\/api\/v1\/social\/profile\/\{[^}]+\}$/, method);
+    return template && fillPath(template, [store.get('uid')]);
+  };
+  // The server's nickname for this id wins over the one kept in the browser ("Trader" means none).
+  const loadNickname = async () => {
+    const path = await profilePath('get');
+    if (!path) return;
+    try {
+      const { username } = await api(path);
+      if (username && username !== 'Trader') {
+        nick.value = username;
+        store.set('nickname', username);
+      }
+    } catch {
+      // Unreachable for now: the browser's copy stays.
+    }
+  };
   nick.addEventListener('change', async () => {
     store.set('nickname', nick.value.trim());
-    const profile = findPath(await openApi(), /^\/api\/v1\/social\/profile\/\{[^}]+\}$/, 'put');
-    if (!profile) return;
+    const path = await profilePath('put');
+    if (!path) return;
     try {
-      await api(fillPath(profile, [store.get('uid')]), { method: 'PUT', body: { username: nick.value.trim() } });
+      const { username } = await api(path, { method: 'PUT', body: { username: nick.value.trim() } });
+      nick.value = username;
+      store.set('nickname', username);
       say(status, 'Nickname saved', 'ok');
     } catch (e) {
       say(status, e.message, 'error');
@@ -76,9 +97,12 @@ function identity(mode, onChange) {
   uid.addEventListener('change', () => {
     if (!uid.value.trim()) uid.value = store.get('uid');
     store.set('uid', uid.value.trim());
+    say(status, '');
+    loadNickname();
     onChange();
   });
   who.append(el('label', {}, 'Nickname ', nick), el('label', {}, 'Your id ', uid), status);
+  loadNickname();
   return () => ({ uid: store.get('uid'), token: null });
 }
 

@@ -27,6 +27,12 @@ pub trait Nicknames: Send + Sync + 'static {
     fn nickname(&self, uid: &str) -> Option<String>;
 }
 
+impl Nicknames for crate::social::Profiles {
+    fn nickname(&self, uid: &str) -> Option<String> {
+        crate::social::Profiles::nickname(self, uid).map(|n| n.to_string())
+    }
+}
+
 /// Nobody has chosen one.
 impl Nicknames for () {
     fn nickname(&self, _: &str) -> Option<String> {

@@ -28,7 +28,7 @@ pub struct AdminStatus {
 }
 
 /// Equal-length comparison that takes the same time wherever the first difference is.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(super) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

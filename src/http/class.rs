@@ -23,7 +23,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/v1/class", web::get().to(class))
         .route("/api/v1/class/join", web::post().to(join))
         .route("/api/v1/leaderboard", web::get().to(leaderboard))
-        .route("/api/v1/portfolio/performance/{uid}", web::get().to(performance));
+        .route("/api/v1/portfolio/performance/{uid}", web::get().to(performance))
+        .route("/api/v1/social/leaderboard", web::get().to(social_leaderboard));
 }
 
 /// Routes inside the admin scope, behind its token guard.
@@ -427,4 +428,108 @@ pub(super) async fn report(
 fn csv_field(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() };
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
+}
+
+/// Lines of the app's leaderboard by default, and at most (`../shared/API.md`).
+const DEFAULT_SOCIAL: usize = 50;
+const MAX_SOCIAL: usize = 100;
+/// What "weekly" looks back over.
+const WEEK_MICROS: i64 = 7 * crate::domain::time::MICROS_PER_DAY;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct SocialLeaderboardQuery {
+    /// `xp` (default: the class's own measure, since this server awards no XP; `streak` too),
+    /// `trades` or `win_rate`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// `allTime` (default) or `weekly` (the class's measure becomes the week's return; `trades`
+    /// and `win_rate` stay all-time).
+    pub period: Option<String>,
+    /// 1 to 100; default 50.
+    pub limit: Option<usize>,
+}
+
+/// An entry of the app's leaderboard. XP, level and streaks are this server's zero values: it
+/// runs no lessons.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SocialEntry {
+    /// Empty in `open` identity mode, where a uid is all it takes to trade as someone.
+    pub firebase_uid: String,
+    pub username: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    pub level: u32,
+    pub total_xp: u64,
+    pub weekly_xp: u64,
+    pub current_streak: u32,
+    pub total_trades: u64,
+    pub win_rate: f64,
+    pub rank: usize,
+}
+
+#[utoipa::path(get, path = "/api/v1/social/leaderboard", tag = "social", params(SocialLeaderboardQuery),
+    responses(
+        (status = 200, description = "The class ranked, in the app's entry shape, best first", body = Vec<SocialEntry>),
+        (status = 422, description = "Bad type, period or limit", body = ErrorBody)
+    ))]
+pub(super) async fn social_leaderboard(
+    state: web::Data<AppState>,
+    query: web::Query<SocialLeaderboardQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let kind = query.kind.as_deref().unwrap_or("xp");
+    if !["xp", "trades", "streak", "win_rate"].contains(&kind) {
+        return Err(ApiError::Unprocessable(format!("type must be xp, trades, streak or win_rate, not {kind:?}")));
+    }
+    let weekly = match query.period.as_deref() {
+        None | Some("allTime") => false,
+        Some("weekly") => true,
+        Some(other) => return Err(ApiError::Unprocessable(format!("period must be weekly or allTime, not {other:?}"))),
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_SOCIAL);
+    if !(1..=MAX_SOCIAL).contains(&limit) {
+        return Err(ApiError::Unprocessable(format!("limit must be 1 to {MAX_SOCIAL}")));
+    }
+    let week_ago = Timestamp(state.clock.now().0 - WEEK_MICROS);
+    let data = state.clone();
+    let (stats, week_start) = web::block(move || {
+        let stats = data.store.all_trade_stats()?;
+        let week_start = if weekly { data.store.values_since(week_ago)? } else { Default::default() };
+        Ok::<_, crate::storage::StorageError>((stats, week_start))
+    })
+    .await?
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let table = state.standings.table();
+    let win_rate = |uid: &str| stats.get(uid).map_or(0.0, |s| s.win_rate());
+    let mut lines = ranked(&table, state.class.reporting.default_sort);
+    match kind {
+        "trades" => lines.sort_by(|a, b| b.trades.cmp(&a.trades)),
+        "win_rate" => lines.sort_by(|a, b| win_rate(&b.uid).total_cmp(&win_rate(&a.uid))),
+        _ if weekly => {
+            let week_return = |s: &Standing| {
+                let start = week_start.get(&s.uid).map_or(s.opening, |cents| from_cents(*cents));
+                if start.is_zero() { 0.0 } else { crate::domain::valuation::as_f64(s.value / start) }
+            };
+            lines.sort_by(|a, b| week_return(b).total_cmp(&week_return(a)));
+        }
+        _ => {}
+    }
+    let open = state.identity.mode() == crate::config::AuthMode::Open;
+    let entries: Vec<SocialEntry> = lines
+        .into_iter()
+        .take(limit)
+        .enumerate()
+        .map(|(i, s)| SocialEntry {
+            firebase_uid: if open { String::new() } else { s.uid.clone() },
+            avatar_url: state.profiles.profile(&s.uid).and_then(|p| p.avatar_url.clone()),
+            level: 1,
+            total_xp: 0,
+            weekly_xp: 0,
+            current_streak: 0,
+            total_trades: s.trades,
+            win_rate: win_rate(&s.uid),
+            rank: i + 1,
+            username: s.nickname,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(entries))
 }

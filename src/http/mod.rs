@@ -15,6 +15,7 @@ mod orders;
 mod pages;
 mod portfolio;
 mod session;
+mod social;
 mod stream;
 
 pub use error::{ApiError, ErrorBody};
@@ -30,6 +31,7 @@ use crate::live::bus::Bus;
 use crate::live::director::Director;
 use crate::market_data::MarketData;
 use crate::metrics::Metrics;
+use crate::social::Profiles;
 use crate::storage::Store;
 use crate::trading::Trading;
 use actix_web::http::header::AUTHORIZATION;
@@ -56,6 +58,8 @@ pub struct AppState {
     /// The director's mailbox to the engine: pause, speed, news, regimes.
     pub director: Arc<Director>,
     pub clock: Arc<dyn Clock>,
+    /// Profiles and nicknames, held in memory.
+    pub profiles: Arc<Profiles>,
 }
 
 /// Any other path: the JSON error shape, like every other error.
@@ -92,6 +96,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(stream::configure)
         .configure(admin::configure)
         .configure(session::configure)
+        .configure(social::configure)
         .configure(pages::configure)
         .configure(openapi::configure)
         .default_service(web::to(not_found));

@@ -4,7 +4,7 @@
 //! it cannot drift from the routes. The documentation page's assets (Swagger UI) are compiled
 //! into the binary: it works on a laptop with no internet.
 
-use super::{admin, class, director, health, market, metrics, order_book, orders, portfolio, session, stream};
+use super::{admin, class, director, health, market, metrics, order_book, orders, portfolio, session, social, stream};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -56,6 +56,10 @@ use utoipa_swagger_ui::SwaggerUi;
         class::change_class,
         class::admin_leaderboard,
         class::report,
+        class::social_leaderboard,
+        social::get_profile,
+        social::put_profile,
+        social::check_username,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -66,6 +70,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "admin", description = "Classroom administration, behind the admin token"),
         (name = "class", description = "The class: its rules, joining, the leaderboard"),
         (name = "session", description = "What a browser client needs to know to sign a student in"),
+        (name = "social", description = "Profiles and class nicknames, in the app's shapes"),
     )
 )]
 pub struct ApiDoc;

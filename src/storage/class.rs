@@ -5,7 +5,7 @@ use super::{Result, Store, ts_value};
 use crate::domain::class::Rules;
 use crate::domain::time::Timestamp;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Commissions arrived after the first ledgers: the columns are added to older files, last, so
 /// appenders see one layout whatever the file's age.
@@ -105,6 +105,17 @@ impl Store {
                 Ok((Timestamp(r.get(0)?), r.get(1)?))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Each user's first snapshot from `since` on, in cents.
+    pub fn values_since(&self, since: Timestamp) -> Result<HashMap<String, i64>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT firebase_uid, arg_min(value_cents, ts) FROM value_snapshots WHERE ts >= ? GROUP BY ALL",
+            )?;
+            let rows = stmt.query_map([ts_value(since)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
         })
     }
 

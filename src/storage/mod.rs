@@ -15,6 +15,7 @@ mod history;
 pub mod ledger;
 mod migrate_v1;
 pub mod orders;
+pub mod profiles;
 mod schema;
 mod writes;
 
@@ -129,6 +130,7 @@ impl Store {
             .map_err(|e| StorageError::Open { path: path.into(), detail: e.to_string() })?;
         conn.execute_batch(schema::CREATE).map_err(|e| classify_open_error(path, e))?;
         conn.execute_batch(audit::CREATE)?;
+        conn.execute_batch(profiles::CREATE)?;
         for rollup in Rollup::ALL {
             conn.execute_batch(&schema::create_rollup(schema::rollup_table(rollup)))?;
         }

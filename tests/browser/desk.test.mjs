@@ -174,6 +174,32 @@ test('a refused order shows the server\'s reason as it is', async () => {
   assert.deepEqual(unexpected, [], 'only the refused request is in the console');
 });
 
+test('the nickname is the class\'s: saved on the server, a taken one refused with its reason', async () => {
+  const put = (uid, username) => fetch(`${base}/api/v1/social/profile/${encodeURIComponent(uid)}`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username }) });
+  assert.equal((await put('someone-else', 'Taken_Name')).status, 200);
+  const commit = (value) => desk.$eval('#nickname', (input, v) => {
+    input.value = v;
+    input.dispatchEvent(new Event('change'));
+  }, value);
+  await commit('taken_name');
+  await desk.waitForSelector('#who-status[data-kind="error"]');
+  assert.equal(await desk.textContent('#who-status'), 'Username already taken');
+  await commit(' Desk_Student ');
+  await desk.waitForSelector('#who-status[data-kind="ok"]');
+  assert.equal(await desk.inputValue('#nickname'), 'Desk_Student');
+  const uid = await desk.inputValue('#uid');
+  const profile = await (await fetch(`${base}/api/v1/social/profile/${encodeURIComponent(uid)}`)).json();
+  assert.equal(profile.username, 'Desk_Student');
+  // The server's nickname wins over the browser's copy.
+  assert.equal((await put(uid, 'Renamed_By_App')).status, 200);
+  await desk.reload();
+  await desk.waitForSelector('body[data-ready]');
+  await desk.waitForFunction(() => document.querySelector('#nickname').value === 'Renamed_By_App');
+  const unexpected = errors.get('desk').filter((e) => !/status of 400/.test(e));
+  assert.deepEqual(unexpected, [], 'only the refused requests are in the console');
+});
+
 test('the desk fits a phone-sized screen', async () => {
   const phone = await open('/desk', 'phone', { width: 390, height: 844 });
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -232,6 +232,22 @@ impl TestServer {
     }
 }
 
+/// A request with an optional bearer token: (status, JSON body or null).
+pub async fn call(s: &TestServer, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+    let mut request = client.request(method.parse().unwrap(), format!("{}{path}", s.base));
+    if let Some(token) = token {
+        request = request.insert_header(("Authorization", format!("Bearer {token}")));
+    }
+    let mut response = match body {
+        Some(body) => request.send_json(&body).await,
+        None => request.send().await,
+    }
+    .unwrap();
+    let bytes = response.body().await.unwrap();
+    (response.status().as_u16(), serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
 /// The release binary as a process of its own: `finlearn serve` on port 0 with JSON logs, then
 /// `args`, with `RUST_LOG=rust_log`; returned once a log line containing `wanted` appears,
 /// with that line and the rest of the log (read or drain it, or the server blocks on a full
