@@ -502,7 +502,7 @@ pub(super) async fn social_leaderboard(
     let win_rate = |uid: &str| stats.get(uid).map_or(0.0, |s| s.win_rate());
     let mut lines = ranked(&table, state.class.reporting.default_sort);
     match kind {
-        "trades" => lines.sort_by(|a, b| b.trades.cmp(&a.trades)),
+        "trades" => lines.sort_by_key(|s| std::cmp::Reverse(s.trades)),
         "win_rate" => lines.sort_by(|a, b| win_rate(&b.uid).total_cmp(&win_rate(&a.uid))),
         _ if weekly => {
             let week_return = |s: &Standing| {
