@@ -3,6 +3,11 @@
 //!
 //! `cargo bench --bench resting_orders`. In-process: the ledger writer on a temporary
 //! database, fed ticks through the same inbox the engine uses.
+//!
+//! Memory is split three ways: the Rust heap the process holds (counted by the allocator
+//! below, so the book's own structures are measured, not estimated), DuckDB's buffer manager
+//! (its own count), and the process's resident memory, which also holds what neither counts
+//! (the C allocator's free lists and fragmentation).
 
 use finlearn::domain::instrument::{Universe, default_universe};
 use finlearn::domain::market::Tick;
@@ -11,7 +16,8 @@ use finlearn::storage::Store;
 use finlearn::storage::orders::OrderInfo;
 use finlearn::trading::{Announce, LedgerWriter, OrderLimits, OrderRequest, QuoteSource, Trading};
 use rust_decimal::Decimal;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -20,6 +26,38 @@ const USERS: usize = 1_000;
 const ORDERS_PER_USER: usize = 100;
 const TRIGGERED: usize = 1_000;
 const ROUNDS: usize = 20;
+
+/// The system allocator, keeping count of the bytes live on the Rust heap.
+struct Counting;
+
+static LIVE: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: every call is passed on to the system allocator unchanged; only a counter is added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn heap_mb() -> f64 {
+    LIVE.load(Ordering::Relaxed) as f64 / 1e6
+}
 
 /// Every instrument at 100.00, except where a round moves one.
 struct Prices(Vec<AtomicU64>);
@@ -61,6 +99,35 @@ fn rss_mb() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: f64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0.0);
     pages * 4096.0 / 1e6
+}
+
+/// What the C allocator hands out (Rust's heap and DuckDB's C++ allocations alike) and what it
+/// keeps free without returning it, in MB.
+fn malloc_mb() -> (f64, f64) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        #[repr(C)]
+        struct Mallinfo2 {
+            arena: usize,
+            ordblks: usize,
+            smblks: usize,
+            hblks: usize,
+            hblkhd: usize,
+            usmblks: usize,
+            fsmblks: usize,
+            uordblks: usize,
+            fordblks: usize,
+            keepcost: usize,
+        }
+        unsafe extern "C" {
+            fn mallinfo2() -> Mallinfo2;
+        }
+        // SAFETY: mallinfo2 takes nothing and returns a plain struct of counters.
+        let info = unsafe { mallinfo2() };
+        ((info.uordblks + info.hblkhd) as f64 / 1e6, info.fordblks as f64 / 1e6)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    (0.0, 0.0)
 }
 
 fn limit(uid: String, symbol: &str, price: &str) -> OrderRequest {
@@ -115,10 +182,11 @@ async fn main() {
     let fills = Arc::new(Fills::default());
     // A small DuckDB cache, so the memory figure is mostly the orders themselves.
     let store = Arc::new(Store::open(&dir.path().join("resting.duckdb"), "32MB", 2).unwrap());
+    let cache_mb = || store.cache_bytes().unwrap() as f64 / 1e6;
     let trading = Arc::new(
         LedgerWriter {
             universe: universe.clone(),
-            store,
+            store: store.clone(),
             quotes: prices.clone(),
             clock: Arc::new(ManualClock::starting_at(NOW)),
             class: Arc::new(finlearn::class::Classroom::open(universe.clone(), Decimal::from(1_000_000))),
@@ -133,7 +201,7 @@ async fn main() {
     );
 
     // 100,000 resting buys spread over every instrument, far below the market.
-    let before = rss_mb();
+    let before = (rss_mb(), heap_mb(), cache_mb(), malloc_mb());
     let started = Instant::now();
     let requests: Vec<OrderRequest> = (0..USERS * ORDERS_PER_USER)
         .map(|n| {
@@ -145,10 +213,28 @@ async fn main() {
     place_all(&trading, requests).await;
     let placing = started.elapsed().as_secs_f64();
     let resting = USERS * ORDERS_PER_USER;
+    let after = (rss_mb(), heap_mb(), cache_mb(), malloc_mb());
     println!(
-        "placed {resting} resting orders in {placing:.1} s ({:.0}/s); resident memory +{:.1} MB",
+        "placed {resting} resting orders in {placing:.1} s ({:.0}/s); resident memory +{:.1} MB, of which \
+         Rust heap +{:.1} MB ({:.0} bytes an order: the book, its indexes and the accounts' holds) and \
+         DuckDB's buffers +{:.1} MB",
         resting as f64 / placing,
-        rss_mb() - before
+        after.0 - before.0,
+        after.1 - before.1,
+        (after.1 - before.1) * 1e6 / resting as f64,
+        after.2 - before.2,
+    );
+    println!(
+        "  the C allocator: in use +{:.1} MB (Rust's heap and DuckDB's allocations), free but kept +{:.1} MB",
+        after.3.0 - before.3.0,
+        after.3.1 - before.3.1
+    );
+    store.release_cache("32MB").unwrap();
+    println!(
+        "after a checkpoint and DuckDB's cache emptied: resident memory +{:.1} MB, Rust heap +{:.1} MB, DuckDB's buffers +{:.1} MB",
+        rss_mb() - before.0,
+        heap_mb() - before.1,
+        cache_mb() - before.2
     );
 
     // A tick that triggers nothing: the writer checks every order of the symbol.

@@ -5,12 +5,14 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::*;
+use futures_util::SinkExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{Generate, PrivateKey};
 use serde_json::{Value, json};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio_tungstenite::tungstenite::Message;
 
 const SECRET: &str = "the classroom secret, thirty-two characters or more";
 const ADMIN: &str = "an admin token that nobody will guess, 32+ chars";
@@ -54,6 +56,73 @@ async fn shared_secret_tokens_from_the_token_command_act_for_their_user_only() {
     assert_eq!(call(&s, "POST", "/api/v1/portfolio/watchlist/bob/AAPL", Some(&token), None).await.0, 403);
     // Market data stays public.
     assert_eq!(call(&s, "GET", "/api/v1/market/quote/AAPL", None, None).await.0, 200);
+    s.stop();
+}
+
+fn shared_secret_token(uid: &str) -> String {
+    finlearn::auth::issue_token(SECRET, uid, Duration::from_secs(600)).unwrap()
+}
+
+/// Sends one client frame and returns its acknowledgement (the next system frame).
+async fn ask(socket: &mut Socket, message: Value) -> Value {
+    socket.send(Message::text(message.to_string())).await.unwrap();
+    next_of_type(socket, "system").await
+}
+
+#[actix_web::test]
+async fn order_events_on_the_stream_need_the_users_own_token_when_identity_is_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let auth = format!("[auth]\nmode = \"shared-secret\"\nsecret = \"{SECRET}\"\n");
+    let s = TestServer::start(&config(&auth), &dir.path().join("stream.duckdb"), 5);
+    let (alice, bob) = (shared_secret_token("alice"), shared_secret_token("bob"));
+    let mut socket = connect(&s.ws).await;
+    next_json(&mut socket, 10).await; // hello
+    assert_eq!(ask(&mut socket, json!({"action": "unsubscribe", "symbols": ["*"]})).await["event"], "unsubscribed");
+
+    let refused = [
+        ("no token", json!({"action": "subscribe_orders", "firebase_uid": "alice"}), "needs the user's token"),
+        (
+            "garbage",
+            json!({"action": "subscribe_orders", "firebase_uid": "alice", "token": "garbage"}),
+            "Invalid token",
+        ),
+        (
+            "another user's token",
+            json!({"action": "subscribe_orders", "firebase_uid": "alice", "token": bob}),
+            "does not belong to this user",
+        ),
+    ];
+    for (case, message, reason) in refused {
+        let answer = ask(&mut socket, message).await;
+        assert_eq!(answer["event"], "error", "{case}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains(reason), "{case}: {answer}");
+    }
+    // A refused subscription follows nobody: alice's order is not shown before the next answer.
+    assert_eq!(call(&s, "POST", "/api/v1/orders/place", Some(&alice), Some(order("alice"))).await.0, 200);
+    socket.send(Message::text(json!({"action": "unsubscribe", "symbols": ["*"]}).to_string())).await.unwrap();
+    loop {
+        let frame = next_json(&mut socket, 10).await;
+        assert_ne!(frame["type"], "order", "no subscription was accepted: {frame}");
+        if frame["type"] == "system" {
+            break;
+        }
+    }
+    let answer = ask(&mut socket, json!({"action": "subscribe_orders", "firebase_uid": "alice", "token": alice})).await;
+    assert_eq!((answer["event"].as_str(), answer["firebase_uid"].as_str()), (Some("subscribed_orders"), Some("alice")));
+
+    // With her own token, alice's orders arrive once committed, and bob's do not.
+    assert_eq!(call(&s, "POST", "/api/v1/orders/place", Some(&bob), Some(order("bob"))).await.0, 200);
+    let sell = json!({"firebase_uid": "alice", "symbol": "AAPL", "side": "sell", "quantity": 1, "market": "usa"});
+    let (status, placed) = call(&s, "POST", "/api/v1/orders/place", Some(&alice), Some(sell)).await;
+    assert_eq!(status, 200, "{placed}");
+    loop {
+        let event = next_of_type(&mut socket, "order").await;
+        assert_eq!((event["event"].as_str(), event["order"]["firebase_uid"].as_str()), (Some("fill"), Some("alice")));
+        if event["order"]["order_id"] == placed["order_id"] {
+            assert_eq!(event["order"]["side"], "sell");
+            break;
+        }
+    }
     s.stop();
 }
 

@@ -134,12 +134,7 @@ async fn advance(m: &Market, socket: &mut Socket, secs: i64, ticks: &mut Vec<Dec
 
 /// The next order event on the socket.
 async fn next_order_event(socket: &mut Socket) -> Value {
-    loop {
-        let frame = next_json(socket, 10).await;
-        if frame["type"] == "order" {
-            return frame;
-        }
-    }
+    next_of_type(socket, "order").await
 }
 
 #[actix_web::test]

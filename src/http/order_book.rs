@@ -108,6 +108,9 @@ pub struct OrderAnnouncer(pub Bus);
 
 impl Announce for OrderAnnouncer {
     fn order_event(&self, event: &str, order: &OrderInfo) {
+        if !self.0.orders_followed(&order.firebase_uid) {
+            return;
+        }
         let frame = serde_json::json!({"type": "order", "event": event, "order": OrderDetailView::from(order)});
         let json = serde_json::to_vec(&frame).expect("an order event serializes");
         self.0.publish(Topic::Order(order.firebase_uid.as_str().into()), json);

@@ -18,10 +18,10 @@
 //! a shutdown.
 
 use super::AppState;
-use crate::auth::Identity;
+use crate::auth::{AuthError, Identity};
 use crate::domain::instrument::Universe;
 use crate::domain::quote::TickFrame;
-use crate::live::bus::{Frame, Topic};
+use crate::live::bus::{Bus, Following, Frame, Topic};
 use crate::market_data::MAX_SYMBOLS_PER_REQUEST;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
@@ -29,7 +29,6 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -137,7 +136,12 @@ struct OrdersMessage {
 }
 
 /// Handles `subscribe_orders` and `unsubscribe_orders`; `None` for any other frame.
-fn handle_orders_text(text: &str, orders_of: &mut Option<Arc<str>>, identity: &Identity) -> Option<serde_json::Value> {
+fn handle_orders_text(
+    text: &str,
+    orders_of: &mut Option<Following>,
+    identity: &Identity,
+    bus: &Bus,
+) -> Option<serde_json::Value> {
     let message: OrdersMessage = serde_json::from_str(text).ok()?;
     match message.action.as_str() {
         "subscribe_orders" => {
@@ -145,9 +149,14 @@ fn handle_orders_text(text: &str, orders_of: &mut Option<Arc<str>>, identity: &I
                 return Some(json!({"type": "system", "event": "error", "message": e.to_string()}));
             }
             if let Err(e) = identity.authorize(message.token.as_deref(), &message.firebase_uid) {
-                return Some(json!({"type": "system", "event": "error", "message": e.to_string()}));
+                let message = match e {
+                    // The HTTP wording (an Authorization header) does not apply to a frame.
+                    AuthError::Missing => "subscribe_orders needs the user's token in \"token\"".to_string(),
+                    other => other.to_string(),
+                };
+                return Some(json!({"type": "system", "event": "error", "message": message}));
             }
-            *orders_of = Some(message.firebase_uid.as_str().into());
+            *orders_of = Some(bus.follow_orders(&message.firebase_uid));
             Some(json!({"type": "system", "event": "subscribed_orders", "firebase_uid": message.firebase_uid}))
         }
         "unsubscribe_orders" => {
@@ -215,7 +224,7 @@ async fn serve_client(
     let mut heartbeat = tokio::time::interval(Duration::from_secs(settings.heartbeat_secs));
     let mut last_heard = Instant::now();
     let mut subscription = Subscription::All;
-    let mut orders_of: Option<Arc<str>> = None;
+    let mut orders_of: Option<Following> = None;
     let mut rate = RateLimit::new();
 
     let hello = json!({"type": "system", "message": "Connected to Market Stream"}).to_string();
@@ -236,7 +245,7 @@ async fn serve_client(
                             state.metrics.dropped_client("rate_limit");
                             return CloseReason { code: CloseCode::Policy, description: Some("too many messages".into()) };
                         }
-                        let ack = handle_orders_text(&text, &mut orders_of, &state.identity)
+                        let ack = handle_orders_text(&text, &mut orders_of, &state.identity, &state.bus)
                             .unwrap_or_else(|| handle_client_text(&text, &mut subscription, universe));
                         bounded(state, send_timeout, session.text(ack.to_string())).await
                     }
@@ -256,7 +265,7 @@ async fn serve_client(
                 bounded(state, send_timeout, session.ping(b"")).await
             }
             frame = frames.recv() => match frame {
-                Ok(Frame { topic, text }) if wanted(&topic, &subscription, orders_of.as_deref()) => {
+                Ok(Frame { topic, text }) if wanted(&topic, &subscription, orders_of.as_ref().map(Following::uid)) => {
                     bounded(state, send_timeout, session.text(text)).await
                 }
                 Ok(_) => Ok(()),

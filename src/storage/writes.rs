@@ -106,6 +106,15 @@ impl Store {
         Ok(())
     }
 
+    /// Bytes DuckDB's buffer manager holds now (cached blocks, write buffers), by its own count.
+    pub fn cache_bytes(&self) -> Result<i64> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT FROM duckdb_memory()", [], |r| {
+                r.get(0)
+            })?)
+        })
+    }
+
     /// Records that seeding has begun (`true`) or finished (`false`). A crash in between
     /// leaves the mark, so the next start knows its history is partial.
     pub fn mark_seeding(&self, in_progress: bool) -> Result<()> {

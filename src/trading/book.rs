@@ -11,61 +11,135 @@
 use super::Command;
 use super::ledger_writer::{Group, LedgerWriter, State};
 use crate::domain::account::{Hold, Side};
-use crate::domain::orders::OrderStatus;
+use crate::domain::instrument::Universe;
+use crate::domain::orders::{OrderSpec, OrderStatus, Progress};
 use crate::domain::time::Timestamp;
 use crate::storage::orders::{OrderEvent, OrderInfo};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
-/// A resting order and what the writer needs to check it.
+/// A resting order as the writer keeps it: only what matching, holds and its next event need,
+/// since 100,000 of them must stay small. Its symbol and currency are its instrument's, its user
+/// is shared with that user's other orders, and while it rests its status is `new` with no
+/// reason and no fill; [`Resting::info`] makes the whole order again for an event.
 #[derive(Debug, Clone)]
 pub(super) struct Resting {
-    pub info: OrderInfo,
+    pub id: i64,
+    pub uid: Arc<str>,
     pub instrument: usize,
+    pub spec: OrderSpec,
+    pub progress: Progress,
+    /// Cash (a buy) or quantity (a sell) held back.
+    pub held: Decimal,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
     /// Ticks at or before this instant were already in the price the order was placed against.
     pub since: Timestamp,
 }
 
 impl Resting {
-    pub fn hold(&self) -> Hold {
-        match self.info.spec.side {
-            Side::Buy => Hold::Cash(self.info.currency, self.info.held),
-            Side::Sell => Hold::Quantity(self.info.symbol.clone(), self.info.held),
+    /// The resting part of `order` (an open one), for `uid` as the book shares it.
+    pub fn of(order: &OrderInfo, uid: Arc<str>, instrument: usize, since: Timestamp) -> Self {
+        Resting {
+            id: order.id,
+            uid,
+            instrument,
+            spec: order.spec.clone(),
+            progress: order.progress,
+            held: order.held,
+            created_at: order.created_at,
+            updated_at: order.updated_at,
+            expires_at: order.expires_at,
+            since,
+        }
+    }
+
+    /// The whole order as the routes, the ledger and the stream show it.
+    pub fn info(&self, universe: &Universe) -> OrderInfo {
+        let instrument = universe.get(self.instrument);
+        OrderInfo {
+            id: self.id,
+            firebase_uid: self.uid.to_string(),
+            symbol: instrument.symbol.clone(),
+            currency: instrument.currency,
+            spec: self.spec.clone(),
+            status: OrderStatus::New,
+            reason: None,
+            held: self.held,
+            progress: self.progress,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+            fill: None,
+        }
+    }
+
+    pub fn hold(&self, universe: &Universe) -> Hold {
+        let instrument = universe.get(self.instrument);
+        match self.spec.side {
+            Side::Buy => Hold::Cash(instrument.currency, self.held),
+            Side::Sell => Hold::Quantity(instrument.symbol.clone(), self.held),
         }
     }
 }
 
+/// The open orders. `open` is a hash map rather than an ordered map (whose nodes stay about
+/// half full when keys only grow); placement order is kept where matching needs it, as a sorted
+/// list of ids per instrument: new ids are the largest, so placing appends, and a few large
+/// lists leave no trail of small blocks in the heap.
 #[derive(Debug, Default)]
 pub(super) struct Book {
-    pub open: BTreeMap<i64, Resting>,
-    pub by_instrument: HashMap<usize, BTreeSet<i64>>,
-    pub per_user: HashMap<String, usize>,
+    pub open: HashMap<i64, Resting>,
+    pub by_instrument: HashMap<usize, Vec<i64>>,
+    /// Open orders per user; its keys are the users' ids that their orders share.
+    pub per_user: HashMap<Arc<str>, usize>,
     pub expiries: BTreeSet<(Timestamp, i64)>,
 }
 
 impl Book {
+    /// `uid` as the book's orders share it: one allocation per user, not one per order.
+    pub fn share(&self, uid: &str) -> Arc<str> {
+        self.per_user.get_key_value(uid).map_or_else(|| uid.into(), |(shared, _)| shared.clone())
+    }
+
+    pub fn open_orders_of(&self, uid: &str) -> usize {
+        self.per_user.get(uid).copied().unwrap_or(0)
+    }
+
     pub fn insert(&mut self, order: Resting) {
-        *self.per_user.entry(order.info.firebase_uid.clone()).or_default() += 1;
-        self.by_instrument.entry(order.instrument).or_default().insert(order.info.id);
-        if let Some(at) = order.info.expires_at {
-            self.expiries.insert((at, order.info.id));
+        *self.per_user.entry(order.uid.clone()).or_default() += 1;
+        let ids = self.by_instrument.entry(order.instrument).or_default();
+        match ids.last() {
+            Some(&last) if last > order.id => {
+                // Only an order put back (a replacement, an undone group) lands before the end.
+                if let Err(at) = ids.binary_search(&order.id) {
+                    ids.insert(at, order.id);
+                }
+            }
+            _ => ids.push(order.id),
         }
-        self.open.insert(order.info.id, order);
+        if let Some(at) = order.expires_at {
+            self.expiries.insert((at, order.id));
+        }
+        self.open.insert(order.id, order);
     }
 
     pub fn remove(&mut self, id: i64) -> Option<Resting> {
         let order = self.open.remove(&id)?;
-        let uid = &order.info.firebase_uid;
-        if let Some(n) = self.per_user.get_mut(uid) {
+        if let Some(n) = self.per_user.get_mut(&order.uid) {
             *n -= 1;
             if *n == 0 {
-                self.per_user.remove(uid);
+                self.per_user.remove(&order.uid);
             }
         }
-        if let Some(ids) = self.by_instrument.get_mut(&order.instrument) {
-            ids.remove(&id);
+        if let Some(ids) = self.by_instrument.get_mut(&order.instrument)
+            && let Ok(at) = ids.binary_search(&id)
+        {
+            ids.remove(at);
         }
-        if let Some(at) = order.info.expires_at {
+        if let Some(at) = order.expires_at {
             self.expiries.remove(&(at, id));
         }
         Some(order)
@@ -114,10 +188,9 @@ impl LedgerWriter {
         self.remember(state, group, id);
         let Some(resting) = state.book.remove(id) else { return };
         state.inbox.count(resting.instrument, -1);
-        let uid = resting.info.firebase_uid.clone();
-        self.touch(state, group, &uid);
-        state.accounts.get_mut(&uid).expect("touched").release(&resting.hold());
-        let mut order = resting.info;
+        self.touch(state, group, &resting.uid);
+        state.accounts.get_mut(&*resting.uid).expect("touched").release(&resting.hold(&self.universe));
+        let mut order = resting.info(&self.universe);
         order.status = status;
         order.reason = Some(reason);
         order.held = Decimal::ZERO;
@@ -126,7 +199,7 @@ impl LedgerWriter {
     }
 
     pub(super) fn cancel(&self, state: &mut State, group: &mut Group, uid: &str, id: i64) -> Option<OrderInfo> {
-        if state.book.open.get(&id).is_none_or(|o| o.info.firebase_uid != uid) {
+        if state.book.open.get(&id).is_none_or(|o| &*o.uid != uid) {
             return None;
         }
         self.close(state, group, id, OrderStatus::Canceled, "canceled by the user".into(), self.clock.now());
@@ -312,6 +385,44 @@ mod tests {
             (dec!(10000), 0)
         );
         assert_eq!(store.check_orders().unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_order_put_back_keeps_its_place_among_its_symbols_orders_and_users_share_one_id() {
+        let universe = Universe::new(default_universe()).unwrap();
+        let aapl = universe.find("AAPL").unwrap();
+        let spec = crate::domain::orders::OrderSpec {
+            side: crate::domain::account::Side::Buy,
+            order_type: crate::domain::orders::OrderType::Limit,
+            time_in_force: crate::domain::orders::TimeInForce::Gtc,
+            quantity: dec!(1),
+            limit_price: Some(dec!(90)),
+            stop_price: None,
+            trail: None,
+        };
+        let mut book = super::Book::default();
+        for id in [3, 5, 8] {
+            let uid = book.share("u");
+            book.insert(super::Resting {
+                id,
+                uid,
+                instrument: aapl,
+                spec: spec.clone(),
+                progress: Default::default(),
+                held: dec!(90),
+                created_at: NOW,
+                updated_at: NOW,
+                expires_at: None,
+                since: NOW,
+            });
+        }
+        let put_back = book.remove(5).unwrap();
+        assert_eq!(book.by_instrument[&aapl], vec![3, 8]);
+        book.insert(put_back);
+        assert_eq!(book.by_instrument[&aapl], vec![3, 5, 8], "placement order, not insertion order");
+        assert!(std::sync::Arc::ptr_eq(&book.open[&3].uid, &book.open[&8].uid));
+        assert_eq!(book.open_orders_of("u"), 3);
+        assert_eq!(book.open[&5].info(&universe).symbol, "AAPL");
     }
 
     #[derive(Debug, Clone)]

@@ -107,12 +107,13 @@ impl LedgerWriter {
         for info in open_orders {
             let Some(instrument) = self.universe.find(&info.symbol) else { continue };
             // Restored orders are checked from the first live tick on; nothing is replayed.
-            let resting = Resting { info, instrument, since: Timestamp(i64::MIN) };
-            let account = loaded.accounts.entry(resting.info.firebase_uid.clone()).or_default();
-            if let Err(e) = account.hold(&resting.hold()) {
+            let resting = Resting::of(&info, book.share(&info.firebase_uid), instrument, Timestamp(i64::MIN));
+            let account = loaded.accounts.entry(info.firebase_uid).or_default();
+            let hold = resting.hold(&self.universe);
+            if let Err(e) = account.hold(&hold) {
                 // Only a damaged file gets here (`finlearn check` names it); keep the order held.
-                tracing::error!(order = resting.info.id, error = %e, "an open order holds more than is there");
-                account.force_hold(&resting.hold());
+                tracing::error!(order = resting.id, error = %e, "an open order holds more than is there");
+                account.force_hold(&hold);
             }
             inbox.count(instrument, 1);
             book.insert(resting);

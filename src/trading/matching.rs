@@ -40,8 +40,8 @@ impl LedgerWriter {
             .iter()
             .filter_map(|id| {
                 let resting = state.book.open.get(id).filter(|o| tick.time > o.since)?;
-                let mut progress = resting.info.progress;
-                match resting.info.spec.on_tick(&mut progress, price) {
+                let mut progress = resting.progress;
+                match resting.spec.on_tick(&mut progress, price) {
                     Step::Wait => None,
                     step => Some((*id, progress, step)),
                 }
@@ -53,9 +53,9 @@ impl LedgerWriter {
                 Step::Moved => {
                     self.remember(state, group, id);
                     let resting = state.book.open.get_mut(&id).expect("open");
-                    resting.info.progress = progress;
-                    resting.info.updated_at = tick.time;
-                    let order = resting.info.clone();
+                    resting.progress = progress;
+                    resting.updated_at = tick.time;
+                    let order = resting.info(&self.universe);
                     self.record(state, group, "moved", &order);
                 }
                 Step::Fill(at) => self.fill_resting(state, group, id, progress, at, tick.time),
@@ -77,17 +77,17 @@ impl LedgerWriter {
         self.remember(state, group, id);
         let resting = state.book.remove(id).expect("open");
         state.inbox.count(resting.instrument, -1);
-        let uid = resting.info.firebase_uid.clone();
-        self.touch(state, group, &uid);
-        let account = state.accounts.get_mut(&uid).expect("touched");
-        account.release(&resting.hold());
-        let mut order = resting.info;
+        self.touch(state, group, &resting.uid);
+        let account = state.accounts.get_mut(&*resting.uid).expect("touched");
+        account.release(&resting.hold(&self.universe));
+        let mut order = resting.info(&self.universe);
         order.progress = progress;
         let spec = &order.spec;
+        let uid = &*resting.uid;
         let admitted = self
-            .admit(state, &uid, resting.instrument)
-            .and_then(|()| self.charge(&state.accounts[&uid], resting.instrument, spec.side, spec.quantity, price));
-        let account = state.accounts.get_mut(&uid).expect("touched");
+            .admit(state, uid, resting.instrument)
+            .and_then(|()| self.charge(&state.accounts[uid], resting.instrument, spec.side, spec.quantity, price));
+        let account = state.accounts.get_mut(uid).expect("touched");
         let applied = admitted.and_then(|commission| {
             Ok(account.apply(&order.symbol, order.currency, spec.side, spec.quantity, price, commission)?)
         });

@@ -33,7 +33,7 @@ impl LedgerWriter {
         spec.validate(last)?;
         self.admit(state, uid, instrument)?;
         let rests = spec.rests(last);
-        if rests && state.book.per_user.get(uid).copied().unwrap_or(0) >= self.limits.max_open_per_user {
+        if rests && state.book.open_orders_of(uid) >= self.limits.max_open_per_user {
             return Err(TradeError::TooManyOpenOrders(self.limits.max_open_per_user));
         }
         let mut order = OrderInfo {
@@ -72,11 +72,10 @@ impl LedgerWriter {
         } else {
             order.held = self.hold_of(&order.spec, last);
             order.expires_at = order.spec.expires_at(now);
-            let resting = Resting { info: order, instrument, since: quoted_at };
-            account.hold(&resting.hold())?;
-            let mut resting = resting;
-            resting.info.id = Self::take_order_id(state);
-            order = resting.info.clone();
+            let mut resting = Resting::of(&order, state.book.share(uid), instrument, quoted_at);
+            account.hold(&resting.hold(&self.universe))?;
+            order.id = Self::take_order_id(state);
+            resting.id = order.id;
             self.remember(state, group, order.id);
             state.book.insert(resting);
             state.inbox.count(instrument, 1);
@@ -146,34 +145,34 @@ impl LedgerWriter {
         id: i64,
         changes: &Changes,
     ) -> Result<Option<OrderInfo>, TradeError> {
-        let Some(current) = state.book.open.get(&id).filter(|o| o.info.firebase_uid == uid).cloned() else {
+        let Some(current) = state.book.open.get(&id).filter(|o| &*o.uid == uid).cloned() else {
             return Ok(None);
         };
         let (quoted, _) = self.quotes.latest(current.instrument);
         let last = price_to_decimal(quoted)?;
-        let spec = changes.apply(&current.info.spec);
+        let spec = changes.apply(&current.spec);
         spec.validate(last)?;
         if !spec.rests(last) {
             return Err(TradeError::Terms(TermsError::WouldFill(last)));
         }
         let mut replaced = current.clone();
-        replaced.info.held = self.hold_of(&spec, last);
-        replaced.info.spec = spec;
+        replaced.held = self.hold_of(&spec, last);
+        replaced.spec = spec;
         let now = self.clock.now();
-        replaced.info.updated_at = now;
-        if replaced.info.expires_at.is_none() {
-            replaced.info.expires_at = replaced.info.spec.expires_at(now);
+        replaced.updated_at = now;
+        if replaced.expires_at.is_none() {
+            replaced.expires_at = replaced.spec.expires_at(now);
         }
         self.touch(state, group, uid);
         let account = state.accounts.get_mut(uid).expect("touched");
-        account.release(&current.hold());
-        if let Err(refusal) = account.hold(&replaced.hold()) {
-            account.hold(&current.hold()).expect("the old hold fitted before");
+        account.release(&current.hold(&self.universe));
+        if let Err(refusal) = account.hold(&replaced.hold(&self.universe)) {
+            account.hold(&current.hold(&self.universe)).expect("the old hold fitted before");
             return Err(refusal.into());
         }
         self.remember(state, group, id);
         state.book.remove(id);
-        let order = replaced.info.clone();
+        let order = replaced.info(&self.universe);
         state.book.insert(replaced);
         self.record(state, group, "replaced", &order);
         Ok(Some(order))

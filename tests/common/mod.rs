@@ -310,6 +310,16 @@ pub async fn next_json(socket: &mut Socket, secs: u64) -> Value {
     }
 }
 
+/// The next frame of a `type` (`order`, `system`, ...), skipping ticks and everything else.
+pub async fn next_of_type(socket: &mut Socket, kind: &str) -> Value {
+    loop {
+        let frame = next_json(socket, 10).await;
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
+}
+
 /// Asserts that `value[key]` exists and is a JSON number.
 pub fn assert_number(value: &Value, key: &str) {
     assert!(value[key].is_number(), "{key} should be a number in {value}");
