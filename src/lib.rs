@@ -13,6 +13,7 @@
 //! - [`market_data`]: the service behind the market-data routes.
 //! - [`trading`]: paper trading: the service, resting orders, and the single group-committing
 //!   ledger writer.
+//! - [`export`]: CSV and Parquet exports for students, by the command line and the admin route.
 //! - [`resume`]: seeding an empty database or resuming from stored prices at start-up.
 //! - [`signals`]: Ctrl-C and SIGTERM, held from the first moment.
 //! - [`seed`]: generating the first days of history on an empty database.
@@ -27,6 +28,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod export;
 pub mod health;
 pub mod http;
 pub mod live;

@@ -13,7 +13,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1/admin")
             .wrap(from_fn(guard))
             .route("/status", web::get().to(status))
-            .configure(super::director::admin_routes),
+            .configure(super::director::admin_routes)
+            .configure(super::export::admin_routes),
     );
 }
 

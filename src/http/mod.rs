@@ -4,6 +4,7 @@
 mod admin;
 mod director;
 mod error;
+mod export;
 mod health;
 mod market;
 mod metrics;

@@ -4,7 +4,7 @@
 //! it cannot drift from the routes. The documentation page's assets (Swagger UI) are compiled
 //! into the binary: it works on a laptop with no internet.
 
-use super::{admin, director, health, market, metrics, order_book, orders, portfolio, session, stream};
+use super::{admin, director, export, health, market, metrics, order_book, orders, portfolio, session, stream};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -48,6 +48,7 @@ use utoipa_swagger_ui::SwaggerUi;
         director::cancel_regime,
         director::scenario,
         director::audit,
+        export::download,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -1,0 +1,420 @@
+//! Exports: the tables students take away for their own analysis, written by DuckDB.
+//!
+//! [`DATASETS`] is the one list of what can be exported, each a name and the query that builds
+//! it; adding a dataset is adding a row there. Every query gives the same columns in CSV and
+//! Parquet: times as `TIMESTAMPTZ` (UTC), money and prices as `DECIMAL(18,2)`, quantities as
+//! `DECIMAL(18,6)`, read exactly from the ledger's integer cents and millionths.
+//!
+//! CSV is written by DuckDB's own `COPY (query) TO`, times as ISO-8601 with microseconds and a
+//! `Z`. Parquet is written from DuckDB's Arrow answer by the `parquet` crate (snappy), times as
+//! UTC-adjusted microsecond timestamps: the bundled DuckDB is built without its parquet
+//! extension, and building it in means recompiling DuckDB in every build directory.
+
+use super::history::candle_columns;
+use super::schema::rollup_table;
+use super::{Result, StorageError, Store};
+use crate::domain::candle::Timeframe;
+use crate::domain::time::Timestamp;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// How a CSV export prints times: ISO-8601 in UTC, to the microsecond the database holds.
+const CSV_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S.%fZ";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("format must be csv or parquet; got {0:?}")]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for ExportFormat {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "csv" => Ok(ExportFormat::Csv),
+            "parquet" => Ok(ExportFormat::Parquet),
+            other => Err(UnknownFormat(other.to_string())),
+        }
+    }
+}
+
+impl ExportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Parquet => "parquet",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Parquet => "application/vnd.apache.parquet",
+        }
+    }
+}
+
+/// Which rows an export holds: `from` and `to` bound the rows' times, both included (candles:
+/// every bucket that overlaps them, as the chart routes count); `timeframe` is the candles'.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExportRange {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub timeframe: Timeframe,
+}
+
+/// One exportable table.
+pub struct Dataset {
+    pub name: &'static str,
+    /// What its rows are, for help texts and errors.
+    pub about: &'static str,
+    query: Query,
+}
+
+enum Query {
+    Sql(fn(&ExportRange) -> String),
+    /// Not recorded by this database: the reason.
+    Unavailable(&'static str),
+}
+
+/// Everything that can be exported, in the order a full export writes it.
+pub const DATASETS: &[Dataset] = &[
+    Dataset { name: "ticks", about: "every stored trade: symbol, time, price, volume", query: Query::Sql(ticks) },
+    Dataset {
+        name: "candles",
+        about: "OHLC candles of every symbol for the chosen timeframe, as the chart routes build them",
+        query: Query::Sql(candles),
+    },
+    Dataset {
+        name: "orders",
+        about: "filled orders, one row per fill, with the cash and position each left",
+        query: Query::Sql(orders),
+    },
+    Dataset {
+        name: "order_events",
+        about: "the lifecycle of limit, stop and trailing orders, one row per event",
+        query: Query::Sql(order_events),
+    },
+    Dataset { name: "news", about: "news events and the symbols each moved", query: Query::Sql(news) },
+    Dataset {
+        name: "standings",
+        about: "the class standings",
+        query: Query::Unavailable("this database records no standings (no leaderboard value snapshots)"),
+    },
+];
+
+impl Dataset {
+    pub fn find(name: &str) -> Option<&'static Dataset> {
+        DATASETS.iter().find(|d| d.name == name)
+    }
+
+    /// Why this database cannot export it, if it cannot.
+    pub fn unavailable(&self) -> Option<&'static str> {
+        match self.query {
+            Query::Sql(_) => None,
+            Query::Unavailable(reason) => Some(reason),
+        }
+    }
+
+    /// The file it is written to, e.g. `ticks.parquet` or `candles_1h.csv`.
+    pub fn file_name(&self, range: &ExportRange, format: ExportFormat) -> String {
+        match self.name {
+            "candles" => format!("candles_{}.{}", timeframe_in_file_name(range.timeframe), format.extension()),
+            name => format!("{name}.{}", format.extension()),
+        }
+    }
+}
+
+/// A timeframe as a file name says it: `1M` and `1m` would be one file on a case-insensitive
+/// file system.
+fn timeframe_in_file_name(tf: Timeframe) -> &'static str {
+    match tf {
+        Timeframe::M1 => "1min",
+        Timeframe::M5 => "5min",
+        Timeframe::M15 => "15min",
+        Timeframe::H1 => "1h",
+        Timeframe::H4 => "4h",
+        Timeframe::D1 => "1day",
+        Timeframe::W1 => "1week",
+        Timeframe::Mo1 => "1month",
+    }
+}
+
+/// A timestamp as SQL. Only ever a number, so nothing a request sends reaches the text.
+fn at(t: Timestamp) -> String {
+    format!("make_timestamp({}::BIGINT)", t.micros())
+}
+
+/// The condition that `column` lies in the range (`true` when unbounded).
+fn within(column: &str, range: &ExportRange) -> String {
+    let mut conditions = vec!["true".to_string()];
+    if let Some(from) = range.from {
+        conditions.push(format!("{column} >= {}", at(from)));
+    }
+    if let Some(to) = range.to {
+        conditions.push(format!("{column} <= {}", at(to)));
+    }
+    conditions.join(" AND ")
+}
+
+/// One exported column: a stored column, how it is read, and the name it is exported under.
+enum Column {
+    /// As stored.
+    Plain(&'static str),
+    /// Integer cents as an exact amount.
+    Money(&'static str, &'static str),
+    /// Integer millionths as an exact quantity.
+    Quantity(&'static str, &'static str),
+    /// A stored UTC time, marked as UTC.
+    Utc(&'static str, &'static str),
+    /// Any other expression.
+    Sql(&'static str, &'static str),
+}
+
+fn select(columns: &[Column]) -> String {
+    let column = |c: &Column| match *c {
+        Column::Plain(name) => name.to_string(),
+        Column::Money(stored, name) => format!("({stored} * 0.01)::DECIMAL(18,2) AS {name}"),
+        Column::Quantity(stored, name) => format!("({stored} * 0.000001)::DECIMAL(18,6) AS {name}"),
+        Column::Utc(stored, name) => format!("{stored}::TIMESTAMPTZ AS {name}"),
+        Column::Sql(expression, name) => format!("{expression} AS {name}"),
+    };
+    columns.iter().map(column).collect::<Vec<_>>().join(", ")
+}
+
+use Column::{Money, Plain, Quantity, Sql, Utc};
+
+fn ticks(range: &ExportRange) -> String {
+    let columns = [Plain("symbol"), Utc("ts", "time"), Sql("price::DECIMAL(18,2)", "price"), Plain("volume")];
+    format!("SELECT {} FROM price_ticks WHERE {} ORDER BY symbol, ts", select(&columns), within("ts", range))
+}
+
+/// Candles as the chart routes aggregate them: the same columns from the same rollup, over
+/// whole buckets.
+fn candles(range: &ExportRange) -> String {
+    let tf = range.timeframe;
+    let mut bounds = vec!["true".to_string()];
+    if let Some(from) = range.from {
+        bounds.push(format!("bucket >= {}", at(tf.bucket_start(from))));
+    }
+    if let Some(to) = range.to {
+        bounds.push(format!("bucket < {}", at(tf.shift(tf.bucket_start(to), 1))));
+    }
+    let columns = [
+        Plain("symbol"),
+        Utc("make_timestamp(b)", "time"),
+        Sql("open::DECIMAL(18,2)", "open"),
+        Sql("high::DECIMAL(18,2)", "high"),
+        Sql("low::DECIMAL(18,2)", "low"),
+        Sql("close::DECIMAL(18,2)", "close"),
+        Plain("volume"),
+    ];
+    format!(
+        "SELECT {} FROM (SELECT symbol, {} FROM {} WHERE {} GROUP BY symbol, b) ORDER BY symbol, b",
+        select(&columns),
+        candle_columns(tf),
+        rollup_table(tf.source()),
+        bounds.join(" AND ")
+    )
+}
+
+/// The ledger: one row per fill. `fill_id` is the id the portfolio's order list shows;
+/// `order_id` the one the order routes show (a market order's is its fill's).
+fn orders(range: &ExportRange) -> String {
+    let columns = [
+        Sql("o.id", "fill_id"),
+        Sql("coalesce(e.order_id, o.id)", "order_id"),
+        Plain("o.firebase_uid"),
+        Plain("o.symbol"),
+        Plain("o.currency"),
+        Plain("o.side"),
+        Plain("o.order_type"),
+        Quantity("o.quantity_micros", "quantity"),
+        Money("o.fill_price_cents", "price"),
+        Money("o.total_cents", "total"),
+        Utc("o.created_at", "created_at"),
+        Utc("o.filled_at", "filled_at"),
+        Money("o.cash_after_cents", "cash_after"),
+        Quantity("o.position_after_micros", "position_after"),
+        Money("o.cost_after_cents", "position_cost_after"),
+    ];
+    format!(
+        "SELECT {} FROM orders o
+         LEFT JOIN (SELECT DISTINCT order_id, fill_id FROM order_events WHERE fill_id IS NOT NULL) e
+                ON e.fill_id = o.id
+         WHERE {} ORDER BY o.filled_at, o.id",
+        select(&columns),
+        within("o.filled_at", range)
+    )
+}
+
+/// The lifecycle of resting orders; market orders have none (their fill is their life).
+/// `held_cash` is what a buy holds back, `held_quantity` what a sell does.
+fn order_events(range: &ExportRange) -> String {
+    let columns = [
+        Plain("event_id"),
+        Plain("order_id"),
+        Utc("updated_at", "time"),
+        Plain("event"),
+        Plain("status"),
+        Plain("reason"),
+        Plain("firebase_uid"),
+        Plain("symbol"),
+        Plain("currency"),
+        Plain("side"),
+        Plain("order_type"),
+        Plain("time_in_force"),
+        Quantity("quantity_micros", "quantity"),
+        Money("limit_cents", "limit_price"),
+        Money("stop_cents", "stop_price"),
+        Money("trail_cents", "trail_price"),
+        Quantity("trail_percent", "trail_percent"),
+        Plain("triggered"),
+        Money("mark_cents", "mark_price"),
+        Money("CASE WHEN side = 'buy' THEN held END", "held_cash"),
+        Quantity("CASE WHEN side = 'sell' THEN held END", "held_quantity"),
+        Plain("fill_id"),
+        Money("fill_price_cents", "fill_price"),
+        Money("total_cents", "total"),
+        Utc("created_at", "created_at"),
+        Utc("expires_at", "expires_at"),
+        Utc("filled_at", "filled_at"),
+    ];
+    format!("SELECT {} FROM order_events WHERE {} ORDER BY event_id", select(&columns), within("updated_at", range))
+}
+
+/// News; the symbols an event named are joined by `;` (symbols may hold spaces).
+fn news(range: &ExportRange) -> String {
+    let columns = [
+        Plain("id"),
+        Utc("ts", "time"),
+        Plain("headline"),
+        Plain("category"),
+        Plain("subcategory"),
+        Plain("impact"),
+        Plain("duration_minutes"),
+        Sql("affected_scope", "scope"),
+        Sql("array_to_string(affected_symbols, ';')", "symbols"),
+    ];
+    format!("SELECT {} FROM news_events WHERE {} ORDER BY ts, id", select(&columns), within("ts", range))
+}
+
+/// What can go wrong writing an export file.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportWriteError {
+    #[error("{0} is not available: {1}")]
+    Unavailable(&'static str, &'static str),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot write {}: {detail}", path.display())]
+    File { path: PathBuf, detail: String },
+}
+
+impl Store {
+    /// Writes `dataset` over `range` to the file `path` in `format`, on a pooled reader
+    /// connection (a consistent snapshot; the writers are never waited for). Answers the rows.
+    pub fn export(
+        &self,
+        dataset: &Dataset,
+        range: &ExportRange,
+        format: ExportFormat,
+        path: &Path,
+    ) -> Result<u64, ExportWriteError> {
+        let sql = match dataset.query {
+            Query::Sql(build) => build(range),
+            Query::Unavailable(reason) => return Err(ExportWriteError::Unavailable(dataset.name, reason)),
+        };
+        match format {
+            ExportFormat::Csv => {
+                let copy = format!(
+                    "COPY ({sql}) TO '{file}' (FORMAT csv, HEADER, TIMESTAMPFORMAT '{CSV_TIME_FORMAT}')",
+                    file = path.to_string_lossy().replace('\'', "''")
+                );
+                let rows = self.read(|c| Ok(c.execute(&copy, [])?))?;
+                Ok(rows as u64)
+            }
+            ExportFormat::Parquet => self.read(|c| {
+                let mut stmt = c.prepare(&sql)?;
+                let batches = stmt.query_arrow([])?;
+                Ok(write_parquet(path, batches))
+            })?,
+        }
+    }
+}
+
+/// Streams DuckDB's Arrow batches into a Parquet file.
+fn write_parquet(path: &Path, batches: duckdb::Arrow<'_>) -> Result<u64, ExportWriteError> {
+    let fail = |e: &dyn std::fmt::Display| ExportWriteError::File { path: path.into(), detail: e.to_string() };
+    let file = File::create(path).map_err(|e| fail(&e))?;
+    // Row groups stay at the crate's million rows: they compress well, and a reader filtering
+    // by symbol or time can skip whole groups.
+    let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let mut writer = ArrowWriter::try_new(file, batches.get_schema(), Some(properties)).map_err(|e| fail(&e))?;
+    let mut rows = 0;
+    for batch in batches {
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(|e| fail(&e))?;
+    }
+    writer.close().map_err(|e| fail(&e))?;
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range() -> ExportRange {
+        ExportRange { from: None, to: None, timeframe: Timeframe::H1 }
+    }
+
+    #[test]
+    fn every_dataset_has_its_own_file_name() {
+        let names: Vec<String> = DATASETS.iter().map(|d| d.file_name(&range(), ExportFormat::Csv)).collect();
+        assert_eq!(
+            names,
+            ["ticks.csv", "candles_1h.csv", "orders.csv", "order_events.csv", "news.csv", "standings.csv"]
+        );
+        let monthly = ExportRange { timeframe: Timeframe::Mo1, ..range() };
+        let minutes = ExportRange { timeframe: Timeframe::M1, ..range() };
+        let candles = Dataset::find("candles").unwrap();
+        assert_ne!(
+            candles.file_name(&monthly, ExportFormat::Parquet).to_lowercase(),
+            candles.file_name(&minutes, ExportFormat::Parquet).to_lowercase()
+        );
+    }
+
+    #[test]
+    fn formats_parse_by_name_and_refuse_others_with_the_choices() {
+        assert_eq!("parquet".parse(), Ok(ExportFormat::Parquet));
+        assert_eq!(
+            "xlsx".parse::<ExportFormat>().unwrap_err().to_string(),
+            "format must be csv or parquet; got \"xlsx\""
+        );
+    }
+
+    #[test]
+    fn a_range_bounds_both_ends_inclusively() {
+        let bounded = ExportRange { from: Some(Timestamp(1)), to: Some(Timestamp(2)), ..range() };
+        assert_eq!(
+            within("ts", &bounded),
+            "true AND ts >= make_timestamp(1::BIGINT) AND ts <= make_timestamp(2::BIGINT)"
+        );
+        assert_eq!(within("ts", &range()), "true");
+    }
+
+    #[test]
+    fn standings_are_unavailable_with_a_reason() {
+        assert!(Dataset::find("standings").unwrap().unavailable().is_some());
+        assert!(Dataset::find("ticks").unwrap().unavailable().is_none());
+        assert!(Dataset::find("trades").is_none());
+    }
+}
