@@ -193,9 +193,12 @@ fn select(columns: &[Column]) -> String {
 
 use Column::{Money, Plain, Quantity, Sql, Utc};
 
+/// Ticks in the order they were stored, which is the order they happened in: DuckDB keeps
+/// insertion order, and sorting five days (7.8 million rows) again by symbol and time made
+/// the export three times slower.
 fn ticks(range: &ExportRange) -> String {
     let columns = [Plain("symbol"), Utc("ts", "time"), Sql("price::DECIMAL(18,2)", "price"), Plain("volume")];
-    format!("SELECT {} FROM price_ticks WHERE {} ORDER BY symbol, ts", select(&columns), within("ts", range))
+    format!("SELECT {} FROM price_ticks WHERE {}", select(&columns), within("ts", range))
 }
 
 /// Candles as the chart routes aggregate them: the same columns from the same rollup, over
