@@ -41,23 +41,6 @@ pub(super) struct ExportQuery {
     timeframe: Option<String>,
 }
 
-impl From<ExportError> for ApiError {
-    fn from(e: ExportError) -> Self {
-        match e {
-            ExportError::UnknownDataset(_) | ExportError::Unavailable(..) => ApiError::NotFound(e.to_string()),
-            ExportError::Format(_)
-            | ExportError::Timeframe(_)
-            | ExportError::BadTime(_)
-            | ExportError::Reversed { .. } => ApiError::Unprocessable(e.to_string()),
-            ExportError::OutputDir { .. }
-            | ExportError::NoDatabase(_)
-            | ExportError::InUse { .. }
-            | ExportError::Storage(_)
-            | ExportError::Write(_) => ApiError::Internal(e.into()),
-        }
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/admin/export/{what}", tag = "admin",
     params(
         ("what" = String, Path, description = "ticks, candles, orders (fills), order_events (the lifecycle of resting orders), news; standings is refused until the database records them"),
