@@ -350,6 +350,22 @@ async fn admin_downloads_match_the_api_answers() {
         rows.iter().map(|r| (r["id"].clone(), r["time"].clone(), r["headline"].clone())).collect();
     assert_eq!(exported[exported.len().saturating_sub(api.len())..], api[..]);
 
+    // Every download's temporary file is gone once it was sent (removed by the thread that
+    // streamed it, a moment after the last byte).
+    let prefix = format!("finlearn-export-{}-", std::process::id());
+    let left = || -> Vec<String> {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(&prefix))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !left().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(left(), Vec::<String>::new());
+
     s.stop();
 }
 
