@@ -27,6 +27,45 @@ pub enum Command {
     /// Print a bearer token for a user, signed with the configured shared secret
     /// (`[auth] mode = "shared-secret"`), for classroom servers.
     Token(TokenArgs),
+    /// Export ticks, candles, orders and news to CSV or Parquet files for analysis in a
+    /// spreadsheet, pandas or R. The server must not be running on that file (while it runs,
+    /// use the admin download `GET /api/v1/admin/export/{what}`).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// The DuckDB database file to export from.
+    #[arg(long, value_name = "PATH", env = "FINLEARN_DATA")]
+    pub data: PathBuf,
+
+    /// The directory the files are written to (created when missing): one file per export,
+    /// e.g. ticks.csv, candles_1h.csv, orders.csv.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// csv (times as ISO-8601 UTC text) or parquet (times as UTC timestamps).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: String,
+
+    /// Only rows at or after this time: ISO-8601 with a zone (2026-12-01T08:00:00Z) or a date
+    /// (2026-12-01, its midnight UTC).
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+
+    /// Only rows at or before this time, as --from.
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+
+    /// Comma-separated: ticks, candles, orders, order_events, news, standings. Default: all
+    /// that the database holds.
+    #[arg(long, value_name = "LIST")]
+    pub what: Option<String>,
+
+    /// The candles' timeframe, as the chart routes take it: 1m 5m 15m 1h 4h 1D 1W 1M.
+    /// Default: 1h.
+    #[arg(long, value_name = "TF")]
+    pub timeframe: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]

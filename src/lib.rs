@@ -15,6 +15,7 @@
 //!   ledger writer.
 //! - [`class`]: the class's rules, value snapshots and standings.
 //! - [`social`]: profiles and class nicknames, held in memory for fast lookups.
+//! - [`export`]: CSV and Parquet exports for students, by the command line and the admin route.
 //! - [`resume`]: seeding an empty database or resuming from stored prices at start-up.
 //! - [`signals`]: Ctrl-C and SIGTERM, held from the first moment.
 //! - [`seed`]: generating the first days of history on an empty database.
@@ -30,6 +31,7 @@ pub mod class;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod export;
 pub mod health;
 pub mod http;
 pub mod live;

@@ -1,5 +1,5 @@
 use clap::Parser;
-use finlearn::cli::{CheckArgs, Cli, Command, ServeArgs, TokenArgs};
+use finlearn::cli::{CheckArgs, Cli, Command, ExportArgs, ServeArgs, TokenArgs};
 use finlearn::config::{AuthMode, Overrides, Settings};
 use finlearn::domain::time::SystemClock;
 use finlearn::signals::ShutdownSignals;
@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(args),
         Command::Check(args) => check(args),
         Command::Token(args) => token(args),
+        Command::Export(args) => export(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,6 +68,14 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         println!("BROKEN {b}");
     }
     anyhow::bail!("{} ledger invariant(s) broken in {}", breaks.len(), args.data.display())
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let defaults = Settings::defaults();
+    for (path, rows) in finlearn::export::run(&args, &defaults.storage.memory_limit, defaults.storage.threads)? {
+        println!("{rows} rows -> {}", path.display());
+    }
+    Ok(())
 }
 
 fn token(args: TokenArgs) -> anyhow::Result<()> {

@@ -172,6 +172,19 @@ async fn the_leaderboard_shows_nicknames_the_teacher_sees_uids_and_performance_i
     let expected_return = (value / Decimal::from_str("22778.71").unwrap() - Decimal::ONE) * Decimal::ONE_HUNDRED;
     assert!((decimal(&performance["return_percent"]) - expected_return).abs() < Decimal::new(1, 2), "{performance}");
 
+    // The standings export holds the stored snapshots the performance route shows.
+    let (status, csv) = admin(&s, "GET", "/api/v1/admin/export/standings?format=csv", None).await;
+    assert_eq!(status, 200, "{csv}");
+    let exported: Vec<String> = csv
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(",uid-alpha,"))
+        .map(|l| l.rsplit(',').next().unwrap().to_string())
+        .collect();
+    let stored: Vec<String> = points[..points.len() - 1].iter().map(|p| decimal(&p["value"]).to_string()).collect();
+    assert!(!stored.is_empty() && exported.starts_with(&stored), "{exported:?} vs {stored:?}");
+
     // The app's own leaderboard, in its entry shape, from the same standings.
     let (status, _) = s.send("PUT", "/api/v1/social/profile/uid-alpha", Some(json!({"username": "Alpha"}))).await;
     assert_eq!(status, 200);

@@ -14,7 +14,8 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .wrap(from_fn(guard))
             .route("/status", web::get().to(status))
             .configure(super::director::admin_routes)
-            .configure(super::class::admin_routes),
+            .configure(super::class::admin_routes)
+            .configure(super::export::admin_routes),
     );
 }
 

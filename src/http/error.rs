@@ -1,6 +1,7 @@
 //! The one HTTP error type: every service error maps to a status here, exhaustively.
 
 use crate::auth::AuthError;
+use crate::export::ExportError;
 use crate::market_data::MarketError;
 use crate::trading::TradeError;
 use actix_web::http::StatusCode;
@@ -127,6 +128,23 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Missing | AuthError::Invalid(_) => ApiError::Unauthorized(e.to_string()),
             AuthError::WrongUser => ApiError::Forbidden(e.to_string()),
+        }
+    }
+}
+
+impl From<ExportError> for ApiError {
+    fn from(e: ExportError) -> Self {
+        match e {
+            ExportError::UnknownDataset(_) => ApiError::NotFound(e.to_string()),
+            ExportError::Format(_)
+            | ExportError::Timeframe(_)
+            | ExportError::BadTime(_)
+            | ExportError::Reversed { .. } => ApiError::Unprocessable(e.to_string()),
+            ExportError::OutputDir { .. }
+            | ExportError::NoDatabase(_)
+            | ExportError::InUse { .. }
+            | ExportError::Storage(_)
+            | ExportError::Write(_) => ApiError::Internal(e.into()),
         }
     }
 }

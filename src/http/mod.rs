@@ -5,6 +5,7 @@ mod admin;
 mod class;
 mod director;
 mod error;
+mod export;
 mod health;
 mod market;
 mod metrics;

@@ -4,7 +4,9 @@
 //! it cannot drift from the routes. The documentation page's assets (Swagger UI) are compiled
 //! into the binary: it works on a laptop with no internet.
 
-use super::{admin, class, director, health, market, metrics, order_book, orders, portfolio, session, social, stream};
+use super::{
+    admin, class, director, export, health, market, metrics, order_book, orders, portfolio, session, social, stream,
+};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
@@ -60,6 +62,7 @@ use utoipa_swagger_ui::SwaggerUi;
         social::get_profile,
         social::put_profile,
         social::check_username,
+        export::download,
     ),
     modifiers(&BearerAuth),
     tags(

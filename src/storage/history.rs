@@ -20,11 +20,12 @@ pub struct HistoryWindow {
     pub last: Timestamp,
 }
 
-/// The columns of a chart candle aggregated from rollup rows: `b` is the bucket start.
-fn candle_columns(tf: Timeframe) -> String {
+/// The columns of a chart candle aggregated from rollup rows: `b` is the bucket start in
+/// microseconds; the exports read them by name.
+pub(super) fn candle_columns(tf: Timeframe) -> String {
     format!(
-        "epoch_us(time_bucket({interval}, bucket)) AS b,
-         arg_min(open, bucket), max(high), min(low), arg_max(close, bucket), sum(volume)::BIGINT",
+        "epoch_us(time_bucket({interval}, bucket)) AS b, arg_min(open, bucket) AS open, max(high) AS high,
+         min(low) AS low, arg_max(close, bucket) AS close, sum(volume)::BIGINT AS volume",
         interval = tf.sql_interval()
     )
 }

@@ -11,6 +11,7 @@
 
 mod audit;
 pub mod class;
+pub mod export;
 mod history;
 pub mod ledger;
 mod migrate_v1;
@@ -238,8 +239,13 @@ fn classify_open_error(path: &Path, error: duckdb::Error) -> StorageError {
     let path = path.to_path_buf();
     match Fault::of(&detail) {
         Fault::Locked => {
-            let holder =
-                detail.split("Conflicting lock is held in").nth(1).map(str::trim).unwrap_or("see DuckDB's message");
+            // DuckDB may add a link after the holder ("... (PID 42). See also https://...").
+            let holder = detail
+                .split("Conflicting lock is held in")
+                .nth(1)
+                .and_then(|rest| rest.split(". See also").next())
+                .map(str::trim)
+                .unwrap_or("see DuckDB's message");
             StorageError::Locked { path, detail: holder.trim_end_matches('.').to_string() }
         }
         Fault::Damaged => StorageError::Damaged { path, detail },
@@ -313,7 +319,8 @@ mod tests {
     #[test]
     fn a_lock_held_by_another_process_names_the_holder() {
         let error = duckdb_error(
-            "IO Error: Could not set lock on file: Conflicting lock is held in /usr/bin/finlearn (PID 42).",
+            "IO Error: Could not set lock on file: Conflicting lock is held in /usr/bin/finlearn (PID 42). \
+             See also https://duckdb.org/docs/current/connect/concurrency",
         );
         match classify_open_error(Path::new("m.duckdb"), error) {
             StorageError::Locked { detail, .. } => assert_eq!(detail, "/usr/bin/finlearn (PID 42)"),
