@@ -57,8 +57,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "TIME")]
     pub to: Option<String>,
 
-    /// Comma-separated: ticks, candles, orders, order_events, news, standings. Default: all
-    /// that the database holds.
+    /// Comma-separated: ticks, candles, orders, order_events, news, standings. Default: all.
     #[arg(long, value_name = "LIST")]
     pub what: Option<String>,
 

@@ -77,7 +77,7 @@ impl ExportRequest {
     }
 }
 
-/// The datasets named in `what` (comma-separated; `None`: all this database can give).
+/// The datasets named in `what` (comma-separated; `None`: all of them).
 pub fn datasets(what: Option<&str>) -> Result<Vec<&'static Dataset>, ExportError> {
     let Some(what) = what else {
         return Ok(DATASETS.iter().collect());
@@ -216,9 +216,9 @@ mod tests {
     }
 
     #[test]
-    fn no_list_means_everything_this_database_can_give() {
+    fn no_list_means_everything() {
         let names: Vec<&str> = datasets(None).unwrap().iter().map(|d| d.name).collect();
-        assert_eq!(names, ["ticks", "candles", "orders", "order_events", "news"]);
+        assert_eq!(names, ["ticks", "candles", "orders", "order_events", "news", "standings"]);
         let chosen: Vec<&str> = datasets(Some("news, ticks")).unwrap().iter().map(|d| d.name).collect();
         assert_eq!(chosen, ["news", "ticks"]);
     }
@@ -230,12 +230,6 @@ mod tests {
             message,
             "unknown export \"trades\": choose from ticks, candles, orders, order_events, news, standings"
         );
-    }
-
-    #[test]
-    fn standings_are_refused_as_not_recorded() {
-        let message = dataset("standings").err().unwrap().to_string();
-        assert!(message.starts_with("standings is not available: this database records no standings"), "{message}");
     }
 
     #[test]

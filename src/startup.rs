@@ -35,6 +35,9 @@ use tokio_util::sync::CancellationToken;
 
 /// How long a failed server keeps answering (503 "not ready" on `/health`) before it stops.
 const FAILURE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long shutdown waits for the ledger writer to finish its last commit and let go of the
+/// database: far beyond one group commit.
+const LEDGER_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct Application {
     port: u16,
@@ -42,6 +45,9 @@ pub struct Application {
     shutdown: CancellationToken,
     engine: JoinHandle<()>,
     writer: JoinHandle<()>,
+    snapshots: JoinHandle<()>,
+    /// Hears when the ledger writer has let go of the database.
+    ledger_stopped: std::sync::mpsc::Receiver<()>,
     store: Arc<Store>,
     health: Arc<Health>,
 }
@@ -146,7 +152,9 @@ impl Application {
             profiles.clone(),
             season_start,
         )?);
-        tokio::spawn(snapshots::run(standings.clone(), class.reporting.snapshot_interval, shutdown.child_token()));
+        let snapshots =
+            tokio::spawn(snapshots::run(standings.clone(), class.reporting.snapshot_interval, shutdown.child_token()));
+        let ledger_stopped = trading.stopped_signal().expect("a fresh ledger writer");
         let writer = tokio::spawn(writer.run(shutdown.child_token()));
 
         let state = AppState {
@@ -189,7 +197,7 @@ impl Application {
         }
         let server = server.listen(listener)?.run();
         tracing::info!(%addr, port, "serving");
-        Ok(Application { port, server, shutdown, engine, writer, store, health })
+        Ok(Application { port, server, shutdown, engine, writer, snapshots, ledger_stopped, store, health })
     }
 
     pub fn port(&self) -> u16 {
@@ -209,7 +217,7 @@ impl Application {
     /// Serves until stopped, then stops the engine, writes what is buffered and closes the
     /// database. A part that failed for good stops it too, and the answer is then that failure.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Application { server, shutdown, engine, writer, store, health, .. } = self;
+        let Application { server, shutdown, engine, writer, snapshots, ledger_stopped, store, health, .. } = self;
         let stopper = Stopper { server: server.handle(), shutdown: shutdown.clone() };
         let watchdog = actix_web::rt::spawn({
             let health = health.clone();
@@ -226,6 +234,14 @@ impl Application {
         shutdown.cancel();
         let _ = engine.await;
         let _ = writer.await;
+        let _ = snapshots.await;
+        // The ledger writer stops once the last handle of the trading service is dropped (the
+        // routes' state went with the server); wait for it, so the file is closed, checkpointed,
+        // before this returns and a new server may open it.
+        let waited = tokio::task::spawn_blocking(move || ledger_stopped.recv_timeout(LEDGER_STOP_WAIT)).await;
+        if let Ok(Err(std::sync::mpsc::RecvTimeoutError::Timeout)) = waited {
+            tracing::warn!("the ledger writer did not stop in time");
+        }
         match Arc::try_unwrap(store) {
             Ok(store) => store.close().context("closing the database")?,
             Err(_) => tracing::warn!("database still in use at shutdown; DuckDB will close it on exit"),

@@ -425,3 +425,21 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn rules_read_back_equal_to_what_was_recorded() {
+        let mut rules = Rules::open("Econ 101", dec!(10000));
+        rules.join_code = Some("ECON-101".into());
+        rules.allowed = vec!["usa".into()];
+        rules.commission = Commission { flat: dec!(1), bps: dec!(10) };
+        rules.max_position_percent = Some(dec!(25));
+        let text = serde_json::to_string(&rules).unwrap();
+        let back: Rules = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, rules, "{text}");
+    }
+}

@@ -131,6 +131,7 @@ impl LedgerWriter {
             metrics: self.metrics.clone(),
             class: self.class.clone(),
             inbox: inbox.clone(),
+            stopped: Default::default(),
         };
         let mut state = State {
             accounts: loaded.accounts,
@@ -141,17 +142,27 @@ impl LedgerWriter {
             inbox,
             members,
         };
+        let (done, stopped) = std::sync::mpsc::channel();
+        *trading.stopped.lock().expect("stopped") = Some(stopped);
         std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
-                // A panic must not leave a server that answers 503 to every order for good:
-                // it is caught here and reported, and the server stops to be restarted.
-                let run = std::panic::AssertUnwindSafe(|| self.serve(&conn, &mut state, &mut receiver, &portfolios));
-                match std::panic::catch_unwind(run) {
-                    Ok(Ok(())) => tracing::debug!("ledger writer stopped"),
-                    Ok(Err(e)) => self.health.fail(format!("the ledger database failed: {e}")),
-                    Err(panic) => self.health.fail(format!("the ledger writer panicked: {}", panic_message(&*panic))),
+                {
+                    let (writer, conn) = (self, conn);
+                    // A panic must not leave a server that answers 503 to every order for good:
+                    // it is caught here and reported, and the server stops to be restarted.
+                    let run =
+                        std::panic::AssertUnwindSafe(|| writer.serve(&conn, &mut state, &mut receiver, &portfolios));
+                    match std::panic::catch_unwind(run) {
+                        Ok(Ok(())) => tracing::debug!("ledger writer stopped"),
+                        Ok(Err(e)) => writer.health.fail(format!("the ledger database failed: {e}")),
+                        Err(panic) => {
+                            writer.health.fail(format!("the ledger writer panicked: {}", panic_message(&*panic)))
+                        }
+                    }
                 }
+                // Its connection and its share of the store are gone: the file can be closed.
+                let _ = done.send(());
             })
             .map_err(|e| TradeError::Unavailable(e.to_string()))?;
         Ok(trading)

@@ -213,6 +213,8 @@ pub struct Trading {
     /// them (not registered until they act).
     class: Arc<Classroom>,
     inbox: Arc<TickInbox>,
+    /// Told when the writer thread has let go of the database (taken once, by shutdown).
+    stopped: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
 
 pub fn validate_uid(uid: &str) -> Result<(), TradeError> {
@@ -343,6 +345,12 @@ impl Trading {
     /// Where the engine hands the ticks that resting orders wait for.
     pub fn tick_inbox(&self) -> Arc<TickInbox> {
         self.inbox.clone()
+    }
+
+    /// A receiver that hears when the writer thread has stopped and let go of the database,
+    /// which it does once every handle of this service is dropped. Given once.
+    pub fn stopped_signal(&self) -> Option<std::sync::mpsc::Receiver<()>> {
+        self.stopped.lock().expect("stopped").take()
     }
 
     /// Users registered so far.
