@@ -5,6 +5,7 @@ import { api, el, say, Stream, time, openApi, table, findPath, fillPath } from '
 import { Board, fillFilter } from './board.js';
 import { ChartPanel, TIMEFRAMES } from './chart.js';
 import { Ticket, Portfolio } from './trading.js';
+import { createChart, LineSeries } from './vendor/lightweight-charts.mjs';
 
 const $ = (selector) => document.querySelector(selector);
 /** A page that could not load its data tries again after this long. */
@@ -149,16 +150,49 @@ function showBanner(text) {
   banner.textContent = text;
 }
 
-async function leaderboard() {
-  const doc = await openApi();
-  if (!doc.paths?.['/api/v1/leaderboard']?.get) return;
-  const rows = await api('/api/v1/leaderboard?limit=10').catch(() => null);
-  const list = Array.isArray(rows) ? rows : rows?.entries || rows?.standings;
-  if (!Array.isArray(list)) return;
-  const keys = Object.keys(list[0] || {}).filter((k) => k !== 'firebase_uid').slice(0, 6);
-  table($('#leaders'), list, keys.map((k) => [k, k.replace(/_/g, ' '),
-    (v) => (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(2) : v)]));
-  $('#leaders-panel').hidden = false;
+const percent = (v) => (v == null ? '–' : `${v.toFixed(2)}%`);
+const ratio = (v) => (v == null ? '–' : v.toFixed(2));
+
+/** The class's leaderboard (nicknames, by the class's own measure) and the student's value
+ * over time, when the server keeps standings. */
+class Standings {
+  constructor(who) {
+    this.who = who;
+    this.chart = null;
+  }
+
+  async refresh() {
+    const doc = await openApi();
+    if (!doc.paths?.['/api/v1/leaderboard']?.get) return;
+    const board = await api('/api/v1/leaderboard?limit=10').catch(() => null);
+    if (!Array.isArray(board?.lines)) return;
+    $('#leaders-sub').textContent = `by ${board.sort} · ${board.students} students`;
+    table($('#leaders'), board.lines, [
+      ['rank', '#'], ['nickname', 'Nickname'], ['value', `Value (${board.currency})`, (v) => v.toFixed(2)],
+      ['return_percent', 'Return', percent], ['max_drawdown_percent', 'Drawdown', percent],
+      ['sharpe', 'Sharpe', ratio], ['trades', 'Trades'],
+    ]);
+    $('#leaders-panel').hidden = false;
+    await this.performance();
+  }
+
+  async performance() {
+    const me = this.who();
+    if (!me) return;
+    const path = `/api/v1/portfolio/performance/${encodeURIComponent(me.uid)}`;
+    const p = await api(path, { token: me.token }).catch(() => null);
+    if (!p) return;
+    say($('#perf-note'), `Value ${p.value.toFixed(2)} ${p.currency} · return ${percent(p.return_percent)}`
+      + ` · max drawdown ${percent(p.max_drawdown_percent)} · Sharpe ${ratio(p.sharpe)}`);
+    if (!this.chart) {
+      this.chart = createChart($('#perf'), { autoSize: true, timeScale: { timeVisible: true } });
+      this.series = this.chart.addSeries(LineSeries, { color: '#2962ff', lineWidth: 2 });
+    }
+    // One point per second at most: the chart needs strictly increasing times.
+    const points = new Map(p.points.map((pt) => [Math.floor(Date.parse(pt.time) / 1000), pt.value]));
+    this.series.setData([...points].map(([time, value]) => ({ time, value })));
+    this.chart.timeScale().fitContent();
+  }
 }
 
 async function start() {
@@ -183,6 +217,7 @@ async function start() {
     portfolio.refresh();
   };
   const who = identity(config.identity_mode, changed);
+  const standings = new Standings(who);
   const board = new Board($('#board'), instruments, quotes, {
     onSelect: (symbol) => {
       select(symbol);
@@ -194,7 +229,9 @@ async function start() {
   const watchlist = new Watchlist(who, board);
   const chart = new ChartPanel($('#chart'), (message) => say($('#chart-error'), message, 'error'));
   let balances;
-  const ticket = new Ticket($('#ticket'), { board, who, onPlaced: () => portfolio.refresh() });
+  const ticket = new Ticket($('#ticket'), {
+    board, who, onPlaced: () => { portfolio.refresh(); standings.refresh(); },
+  });
   const portfolio = new Portfolio($('#portfolio-panel'), {
     board, who, onBalances: (b) => { balances = b; ticket.update(b); },
   });
@@ -261,7 +298,8 @@ async function start() {
   changed();
   setInterval(() => portfolio.refresh(), PORTFOLIO_REFRESH_MS);
   setInterval(() => portfolio.showPositions(), 1000);
-  leaderboard();
+  standings.refresh();
+  setInterval(() => standings.refresh(), PORTFOLIO_REFRESH_MS);
   document.body.dataset.ready = String(Math.round(performance.now()));
 }
 

@@ -156,6 +156,10 @@ test('a market buy through the ticket changes the balance and the position', asy
   const row = await desk.waitForSelector('#positions tr[data-symbol="AAPL"]');
   assert.equal(await row.$eval('td:nth-child(2)', (td) => td.textContent), '3');
   await desk.waitForSelector('#orders tbody tr >> text=AAPL');
+  // The class's standings: the buyer ranks on the leaderboard, and their performance is shown.
+  await desk.waitForSelector('#leaders-panel:not([hidden]) #leaders tbody tr td >> text=/^Trader-|^[A-Za-z0-9]/');
+  await desk.waitForFunction(() => /Value [0-9.]+ USD · return/.test(document.querySelector('#perf-note').textContent));
+  assert.ok(await desk.$('#perf canvas'), 'the performance chart is drawn');
   await desk.screenshot({ path: join(ARTIFACTS, 'desk.png') });
   assert.deepEqual(errors.get('desk'), [], 'no errors in the console');
 });
