@@ -3,8 +3,9 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -41,10 +42,10 @@ function freePort() {
   });
 }
 
-async function waitForHealth(deadline) {
+async function waitForHealth(deadline, url = base) {
   while (Date.now() < deadline) {
     try {
-      if ((await fetch(`${base}/health`)).ok) return;
+      if ((await fetch(`${url}/health`)).ok) return;
     } catch {
       // not listening yet
     }
@@ -61,6 +62,27 @@ async function startServer() {
   });
   const exited = new Promise((_, reject) => server.once('exit', (code) => reject(new Error(`server exited: ${code}`))));
   await Promise.race([waitForHealth(Date.now() + START_WAIT_MS), exited]);
+}
+
+/** A second server in another identity mode, on its own port and file. */
+async function modeServer(name, env) {
+  const p = await freePort();
+  const url = `http://127.0.0.1:${p}`;
+  const child = spawn(BIN, ['serve', '--listen', `127.0.0.1:${p}`, '--data', join(dir, `${name}.duckdb`), '--seed', '9'], {
+    cwd: dir,
+    env: { ...process.env, FINLEARN_SIMULATION__SEED_DAYS: '0.01', RUST_LOG: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise((_, reject) => child.once('exit', (code) => reject(new Error(`${name} server exited: ${code}`))));
+  await Promise.race([waitForHealth(Date.now() + START_WAIT_MS, url), exited]);
+  return {
+    url,
+    stop: async () => {
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await done;
+    },
+  };
 }
 
 async function stopServer() {
@@ -284,4 +306,56 @@ test('the desk says the server is unreachable, then reconnects when it is back',
   const shown = await prices(desk);
   await desk.waitForFunction((before) => [...document.querySelectorAll('#board tbody tr')]
     .some((r) => r.querySelector('.price').textContent !== before[r.dataset.symbol]), shown, { timeout: TICK_WAIT_MS });
+});
+
+test('in shared-secret mode the desk asks for the teacher\'s token and trades as its student', async () => {
+  const secret = 'the shared secret of this browser test run, 32+ chars';
+  const env = { FINLEARN_AUTH__MODE: 'shared-secret', FINLEARN_AUTH__SECRET: secret };
+  const s = await modeServer('secret', env);
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  const list = [];
+  page.on('pageerror', (e) => list.push(`uncaught: ${e.message}`));
+  try {
+    const token = execFileSync(BIN, ['token', '--uid', 'student-7'], { cwd: dir, env: { ...process.env, ...env } })
+      .toString().trim();
+    await page.goto(`${s.url}/desk?symbol=AAPL`);
+    await page.waitForSelector('body[data-ready]');
+    assert.match(await page.textContent('#who-status'), /Paste the token your teacher handed out/);
+    await page.fill('#token', token);
+    await page.dispatchEvent('#token', 'change');
+    await page.waitForFunction(() => /Signed in as student-7/.test(document.querySelector('#who-status').textContent));
+    await page.fill('#t-qty', '1');
+    await page.check('input[name="side"][value="buy"]');
+    await page.click('#t-submit');
+    await page.waitForSelector('#t-result[data-kind="ok"]');
+    assert.match(await page.textContent('#t-result'), /Bought 1 AAPL/);
+    const headers = { Authorization: `Bearer ${token}` };
+    const held = await (await fetch(`${s.url}/api/v1/portfolio/positions/student-7`, { headers })).json();
+    assert.deepEqual(held.positions.map((p) => [p.symbol, p.quantity]), [['AAPL', 1]], 'the order was the token\'s student\'s');
+    assert.deepEqual(list, [], 'no uncaught errors');
+  } finally {
+    await page.close();
+    await s.stop();
+  }
+});
+
+test('in firebase mode the desk shows the board read-only and sends students to the app', async () => {
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwks = join(dir, 'jwks.json');
+  writeFileSync(jwks, JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] }));
+  const s = await modeServer('firebase', {
+    FINLEARN_AUTH__MODE: 'firebase', FINLEARN_AUTH__FIREBASE_PROJECT_ID: 'finlearn-test', FINLEARN_AUTH__JWKS: jwks,
+  });
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  try {
+    await page.goto(`${s.url}/desk`);
+    await page.waitForSelector('body[data-ready]');
+    assert.match(await page.textContent('#who'), /Read-only: trading on this server is in the FinLearn app/);
+    assert.equal(await page.isHidden('#ticket-panel'), true, 'no order ticket');
+    assert.equal(await page.isHidden('#portfolio-panel'), true, 'no portfolio');
+    assert.ok((await page.$$('#board tbody tr')).length > 0, 'the board is shown');
+  } finally {
+    await page.close();
+    await s.stop();
+  }
 });
