@@ -2,7 +2,7 @@
 //! the writer, serves HTTP, and shuts everything down in order.
 
 use crate::auth::{Identity, refresh_keys};
-use crate::class::standings::Standings;
+use crate::class::standings::{Standings, refresh};
 use crate::class::{Classroom, Reporting, snapshots};
 use crate::config::Settings;
 use crate::domain::instrument::{Region, Universe};
@@ -152,8 +152,15 @@ impl Application {
             profiles.clone(),
             season_start,
         )?);
-        let snapshots =
-            tokio::spawn(snapshots::run(standings.clone(), class.reporting.snapshot_interval, shutdown.child_token()));
+        let snapshots = tokio::spawn({
+            let (standings, interval, token) = (standings.clone(), class.reporting.snapshot_interval, shutdown.clone());
+            async move {
+                tokio::join!(
+                    snapshots::run(standings.clone(), interval, token.child_token()),
+                    refresh(standings, token.child_token())
+                );
+            }
+        });
         let ledger_stopped = trading.stopped_signal().expect("a fresh ledger writer");
         let writer = tokio::spawn(writer.run(shutdown.child_token()));
 

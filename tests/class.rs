@@ -132,7 +132,17 @@ async fn the_leaderboard_shows_nicknames_the_teacher_sees_uids_and_performance_i
     }
     s.post("/api/v1/orders/place", buy("uid-beta", "BTC", "0.01", "crypto")).await;
 
-    let board = s.get_ok("/api/v1/leaderboard").await;
+    // The table is rebuilt in the background once a second.
+    let started = Instant::now();
+    let board = loop {
+        let board = s.get_ok("/api/v1/leaderboard").await;
+        let trades: u64 = board["lines"].as_array().unwrap().iter().map(|l| l["trades"].as_u64().unwrap()).sum();
+        if board["students"] == 2 && trades == 3 {
+            break board;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the orders never reached the standings: {board}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(
         (board["sort"].as_str(), board["currency"].as_str(), board["students"].as_u64()),
         (Some("sharpe"), Some("USD"), Some(2))
@@ -188,7 +198,7 @@ async fn the_leaderboard_shows_nicknames_the_teacher_sees_uids_and_performance_i
     // The app's own leaderboard, in its entry shape, from the same standings.
     let (status, _) = s.send("PUT", "/api/v1/social/profile/uid-alpha", Some(json!({"username": "Alpha"}))).await;
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_millis(1_100)).await; // the table is rebuilt once a second
+    tokio::time::sleep(Duration::from_millis(2_500)).await; // the table is rebuilt once a second
     let entries = s.get_ok("/api/v1/social/leaderboard").await;
     let entries = entries.as_array().unwrap();
     assert_eq!(entries.len(), 2);

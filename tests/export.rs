@@ -474,9 +474,12 @@ async fn the_command_exports_a_stopped_servers_file_as_the_api_answered() {
     let done = run_once_released(&["--data", data_arg, "--out", out_arg, "--format", "csv", "--timeframe", "4h"]);
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     let printed = String::from_utf8_lossy(&done.stdout);
-    assert_eq!(printed.lines().count(), 5, "{printed}");
+    assert_eq!(printed.lines().count(), 6, "{printed}");
     assert!(printed.lines().all(|l| l.contains(" rows -> ")), "{printed}");
-    assert_eq!(files_in(&out), ["candles_4h.csv", "news.csv", "order_events.csv", "orders.csv", "ticks.csv"]);
+    assert_eq!(
+        files_in(&out),
+        ["candles_4h.csv", "news.csv", "order_events.csv", "orders.csv", "standings.csv", "ticks.csv"]
+    );
     assert_eq!(csv_fills(&read_csv(&out.join("orders.csv")), "alice"), fills);
     assert_eq!(csv_candles(&read_csv(&out.join("candles_4h.csv")), "L&T"), four_hours);
     let ticks = read_csv(&out.join("ticks.csv"));

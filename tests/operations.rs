@@ -105,6 +105,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/admin/class"),
     ("get", "/api/v1/admin/leaderboard"),
     ("get", "/api/v1/admin/report"),
+    ("get", "/api/v1/admin/export/{what}"),
     ("get", "/api/v1/social/leaderboard"),
     ("get", "/api/v1/social/profile/{uid}"),
     ("put", "/api/v1/social/profile/{uid}"),

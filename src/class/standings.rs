@@ -2,8 +2,9 @@
 //! return, drawdown, volatility and Sharpe from their value snapshots, ranked.
 //!
 //! Reading them is cheap for any class size: each student's risk measures are kept up to date as
-//! snapshots are taken ([`Track`]), and the ranked table is rebuilt at most once per
-//! [`FRESH_FOR`] whatever the number of readers (a leaderboard a second old is live enough).
+//! snapshots are taken ([`Track`]), and the table, ranked once by every measure, is rebuilt in
+//! the background every [`FRESH_FOR`] (a leaderboard a second old is live enough), so a read
+//! never pays for a rebuild: it takes the top lines of a ranking already made.
 
 use super::{Classroom, SortKey};
 use crate::domain::account::{Account, price_to_decimal};
@@ -16,8 +17,8 @@ use crate::storage::{StorageError, Store};
 use crate::trading::{QuoteSource, Trading};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
 /// How long a ranked table is served before it is rebuilt.
 pub const FRESH_FOR: Duration = Duration::from_secs(1);
@@ -63,7 +64,34 @@ pub struct Standings {
     pub clock: Arc<dyn Clock>,
     pub nicknames: Arc<dyn Nicknames>,
     tracks: Mutex<HashMap<String, Track>>,
-    table: Mutex<Option<(Instant, Arc<Vec<Standing>>)>>,
+    table: RwLock<Option<Arc<Table>>>,
+}
+
+/// Every student's line, and the order of the lines under each measure.
+#[derive(Debug, Default)]
+pub struct Table {
+    pub lines: Vec<Standing>,
+    by_value: Vec<u32>,
+    by_return: Vec<u32>,
+    by_sharpe: Vec<u32>,
+}
+
+impl Table {
+    fn new(lines: Vec<Standing>) -> Self {
+        let order = |key| rank_order(&lines, key);
+        let (by_value, by_return, by_sharpe) = (order(SortKey::Value), order(SortKey::Return), order(SortKey::Sharpe));
+        Table { lines, by_value, by_return, by_sharpe }
+    }
+
+    /// The lines in `key`'s order, best first.
+    pub fn ranked(&self, key: SortKey) -> impl Iterator<Item = &Standing> {
+        let order = match key {
+            SortKey::Value => &self.by_value,
+            SortKey::Return => &self.by_return,
+            SortKey::Sharpe => &self.by_sharpe,
+        };
+        order.iter().map(|i| &self.lines[*i as usize])
+    }
 }
 
 impl Standings {
@@ -92,7 +120,7 @@ impl Standings {
             clock,
             nicknames,
             tracks: Mutex::new(tracks),
-            table: Mutex::new(None),
+            table: RwLock::new(None),
         })
     }
 
@@ -107,6 +135,34 @@ impl Standings {
             Some((prices[index]?, self.universe.get(index).currency))
         };
         value_of(account, &self.class.reporting.fx, price_of).total()
+    }
+
+    /// Last prices converted to the reporting currency, by instrument: a rebuild values every
+    /// position with one multiplication.
+    fn reporting_prices(&self) -> Vec<Option<Decimal>> {
+        let fx = &self.class.reporting.fx;
+        (0..self.universe.len())
+            .map(|i| {
+                let last = price_to_decimal(self.quotes.latest(i).0).ok()?;
+                Some(fx.convert(last, self.universe.get(i).currency))
+            })
+            .collect()
+    }
+
+    /// [`Standings::value`] with prices already in the reporting currency (cash still converted
+    /// per currency), rounded to the cent once.
+    fn fast_value(&self, account: &Account, reporting: &[Option<Decimal>]) -> Decimal {
+        let fx = &self.class.reporting.fx;
+        let cash: Decimal = account.cash.iter().map(|(c, amount)| fx.convert(*amount, *c)).sum();
+        let positions: Decimal = account
+            .positions
+            .iter()
+            .map(|(symbol, p)| match self.universe.find(symbol).and_then(|i| reporting[i]) {
+                Some(price) => price * p.quantity,
+                None => p.cost_basis,
+            })
+            .sum();
+        crate::domain::account::round_cents(cash) + crate::domain::account::round_cents(positions)
     }
 
     /// Every registered student's value now, in cents of the reporting currency, and the
@@ -131,16 +187,18 @@ impl Standings {
         Ok(values.len())
     }
 
-    /// The ranked table (rebuilt when older than [`FRESH_FOR`]).
-    pub fn table(&self) -> Arc<Vec<Standing>> {
-        let mut cached = self.table.lock().expect("table");
-        if let Some((built, table)) = cached.as_ref()
-            && built.elapsed() < FRESH_FOR
-        {
+    /// The table as last rebuilt (built now if it never was).
+    pub fn table(&self) -> Arc<Table> {
+        if let Some(table) = self.table.read().expect("table").as_ref() {
             return table.clone();
         }
-        let table = Arc::new(self.build());
-        *cached = Some((Instant::now(), table.clone()));
+        self.rebuild()
+    }
+
+    /// Rebuilds the table from the committed portfolios and live prices. Blocking (CPU).
+    pub fn rebuild(&self) -> Arc<Table> {
+        let table = Arc::new(Table::new(self.build()));
+        *self.table.write().expect("table") = Some(table.clone());
         table
     }
 
@@ -164,6 +222,11 @@ impl Standings {
             (true, Some((_, last))) => Decimal::try_from(last).unwrap_or_default().round_dp(2),
             _ => self.value(account, prices),
         };
+        self.finish(uid, account, track, value, opening)
+    }
+
+    fn finish(&self, uid: &str, account: &Account, track: &Track, value: Decimal, opening: Decimal) -> Standing {
+        let reporting = &self.class.reporting;
         let measures = track.measures(as_f64(opening), as_f64(value));
         let within_limit = reporting.drawdown_limit_percent.is_none_or(|limit| measures.max_drawdown_percent <= limit);
         Standing {
@@ -178,20 +241,51 @@ impl Standings {
     }
 
     fn build(&self) -> Vec<Standing> {
-        let prices = self.prices();
+        let reporting = self.reporting_prices();
+        let rules = self.class.rules();
+        let opening = opening_value(&rules.starting_cash, &self.class.reporting.fx);
+        let frozen = rules.season_state(self.clock.now()) == SeasonState::Ended;
         let portfolios = self.trading.portfolios();
-        let tracks = self.tracks.lock().expect("tracks").clone();
+        let tracks = self.tracks.lock().expect("tracks");
         portfolios
             .iter()
-            .map(|(uid, p)| self.line(uid, &p.account, &tracks.get(uid).copied().unwrap_or_default(), &prices))
+            .map(|(uid, p)| {
+                let track = tracks.get(uid).copied().unwrap_or_default();
+                let value = match (frozen, track.last) {
+                    (true, Some((_, last))) => Decimal::try_from(last).unwrap_or_default().round_dp(2),
+                    _ => self.fast_value(&p.account, &reporting),
+                };
+                self.finish(uid, &p.account, &track, value, opening)
+            })
             .collect()
+    }
+}
+
+/// Rebuilds the table every [`FRESH_FOR`] until `shutdown`.
+pub async fn refresh(standings: Arc<Standings>, shutdown: tokio_util::sync::CancellationToken) {
+    let mut ticker = tokio::time::interval(FRESH_FOR);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let s = standings.clone();
+        if tokio::task::spawn_blocking(move || s.rebuild()).await.is_err() {
+            tracing::warn!("the standings could not be rebuilt");
+        }
     }
 }
 
 /// Ranks standings by `key`: students beyond the drawdown limit after the others, then the key
 /// (a student without a Sharpe ratio yet after those with one), ties by value then nickname.
 pub fn ranked(table: &[Standing], key: SortKey) -> Vec<Standing> {
-    let mut lines = table.to_vec();
+    rank_order(table, key).into_iter().map(|i| table[i as usize].clone()).collect()
+}
+
+/// The positions of `lines` in `key`'s order.
+fn rank_order(lines: &[Standing], key: SortKey) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..lines.len() as u32).collect();
     let score = |s: &Standing| -> (bool, f64) {
         match key {
             SortKey::Value => (true, as_f64(s.value)),
@@ -199,7 +293,8 @@ pub fn ranked(table: &[Standing], key: SortKey) -> Vec<Standing> {
             SortKey::Sharpe => (s.measures.sharpe.is_some(), s.measures.sharpe.unwrap_or(s.measures.return_percent)),
         }
     };
-    lines.sort_by(|a, b| {
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&lines[a as usize], &lines[b as usize]);
         let (sa, sb) = (score(a), score(b));
         b.within_limit
             .cmp(&a.within_limit)
@@ -208,7 +303,7 @@ pub fn ranked(table: &[Standing], key: SortKey) -> Vec<Standing> {
             .then(b.value.cmp(&a.value))
             .then(a.nickname.cmp(&b.nickname))
     });
-    lines
+    order
 }
 
 /// A stable name for a student who chose none, that does not reveal their uid.

@@ -3,7 +3,7 @@
 
 use super::{ApiError, AppState, ErrorBody, authorize};
 use crate::class::SortKey;
-use crate::class::standings::{Standing, ranked};
+use crate::class::standings::Standing;
 use crate::domain::class::{Commission, Rules, RulesChange, SeasonState};
 use crate::domain::instrument::Currency;
 use crate::domain::time::Timestamp;
@@ -207,13 +207,12 @@ fn leaderboard_view(state: &AppState, query: &LeaderboardQuery, teacher: bool) -
         return Err(ApiError::Unprocessable(format!("limit must be 1 to {MAX_LEADERBOARD}")));
     }
     let table = state.standings.table();
-    let lines =
-        ranked(&table, sort).into_iter().take(limit).enumerate().map(|(i, s)| line(i + 1, s, teacher)).collect();
+    let lines = table.ranked(sort).take(limit).cloned().enumerate().map(|(i, s)| line(i + 1, s, teacher)).collect();
     Ok(LeaderboardView {
         sort,
         currency: state.class.reporting.fx.reporting,
         season: state.class.rules().season_state(state.clock.now()),
-        students: table.len(),
+        students: table.lines.len(),
         lines,
     })
 }
@@ -374,8 +373,9 @@ pub(super) async fn report(
         web::block(move || data.store.trade_summaries()).await?.map_err(|e| ApiError::Internal(e.into()))?;
     let summaries: BTreeMap<String, _> = summaries.into_iter().map(|s| (s.uid.clone(), s)).collect();
     let table = state.standings.table();
-    let lines: Vec<ReportLine> = ranked(&table, SortKey::Value)
-        .into_iter()
+    let lines: Vec<ReportLine> = table
+        .ranked(SortKey::Value)
+        .cloned()
         .map(|s| {
             let summary = summaries.get(&s.uid);
             let commissions = Currency::ALL
@@ -500,7 +500,7 @@ pub(super) async fn social_leaderboard(
     .map_err(|e| ApiError::Internal(e.into()))?;
     let table = state.standings.table();
     let win_rate = |uid: &str| stats.get(uid).map_or(0.0, |s| s.win_rate());
-    let mut lines = ranked(&table, state.class.reporting.default_sort);
+    let mut lines: Vec<Standing> = table.ranked(state.class.reporting.default_sort).cloned().collect();
     match kind {
         "trades" => lines.sort_by_key(|s| std::cmp::Reverse(s.trades)),
         "win_rate" => lines.sort_by(|a, b| win_rate(&b.uid).total_cmp(&win_rate(&a.uid))),
