@@ -111,6 +111,8 @@ pub struct Joined {
         (status = 400, description = "Bad uid", body = ErrorBody),
         (status = 401, description = "Missing or invalid token (identity modes)", body = ErrorBody),
         (status = 403, description = "Wrong join code, or another user's token", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Malformed body", body = ErrorBody)
     ))]
 pub(super) async fn join(

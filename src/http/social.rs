@@ -146,6 +146,7 @@ pub(super) async fn get_profile(
         (status = 401, description = "Missing or invalid token (verified identity modes)", body = ErrorBody),
         (status = 403, description = "The token belongs to another user", body = ErrorBody),
         (status = 413, description = "Body larger than 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Input that does not fit the schema", body = ErrorBody)),
     security((), ("bearer" = [])))]
 pub(super) async fn put_profile(
