@@ -9,9 +9,9 @@
 use super::{Classroom, SortKey};
 use crate::domain::account::{Account, price_to_decimal};
 use crate::domain::class::SeasonState;
-use crate::domain::instrument::{Currency, Universe};
+use crate::domain::instrument::Universe;
 use crate::domain::time::{Clock, Timestamp};
-use crate::domain::valuation::{Measures, Track, as_f64, opening_value, value_of};
+use crate::domain::valuation::{Measures, Track, as_f64, opening_value};
 use crate::storage::ledger::{from_cents, to_cents};
 use crate::storage::{StorageError, Store};
 use crate::trading::{QuoteSource, Trading};
@@ -124,19 +124,6 @@ impl Standings {
         })
     }
 
-    /// Last prices of every instrument, by index.
-    fn prices(&self) -> Vec<Option<Decimal>> {
-        (0..self.universe.len()).map(|i| price_to_decimal(self.quotes.latest(i).0).ok()).collect()
-    }
-
-    fn value(&self, account: &Account, prices: &[Option<Decimal>]) -> Decimal {
-        let price_of = |symbol: &str| -> Option<(Decimal, Currency)> {
-            let index = self.universe.find(symbol)?;
-            Some((prices[index]?, self.universe.get(index).currency))
-        };
-        value_of(account, &self.class.reporting.fx, price_of).total()
-    }
-
     /// Last prices converted to the reporting currency, by instrument: a rebuild values every
     /// position with one multiplication.
     fn reporting_prices(&self) -> Vec<Option<Decimal>> {
@@ -149,8 +136,9 @@ impl Standings {
             .collect()
     }
 
-    /// [`Standings::value`] with prices already in the reporting currency (cash still converted
-    /// per currency), rounded to the cent once.
+    /// A student's value in the reporting currency: cash converted per currency, positions at
+    /// prices already converted ([`Standings::reporting_prices`]), each part rounded to the cent
+    /// once (as [`crate::domain::valuation::value_of`] rounds them).
     fn fast_value(&self, account: &Account, reporting: &[Option<Decimal>]) -> Decimal {
         let fx = &self.class.reporting.fx;
         let cash: Decimal = account.cash.iter().map(|(c, amount)| fx.convert(*amount, *c)).sum();
@@ -169,13 +157,13 @@ impl Standings {
     /// standings' tracks advanced by it. Blocking (appends the snapshots).
     pub fn snapshot(&self) -> Result<usize, StorageError> {
         let now = self.clock.now();
-        let prices = self.prices();
+        let prices = self.reporting_prices();
         let values: Vec<(String, i64)> = self
             .trading
             .portfolios()
             .into_iter()
             .map(|(uid, p)| {
-                let value = self.value(&p.account, &prices);
+                let value = self.fast_value(&p.account, &prices);
                 (uid, to_cents(value))
             })
             .collect();
@@ -204,25 +192,10 @@ impl Standings {
 
     /// One student's line, built now (a student who never traded stands at the opening).
     pub fn of(&self, uid: &str) -> Standing {
-        let prices = self.prices();
+        let prices = self.reporting_prices();
         let portfolio = self.trading.portfolio(uid).unwrap_or_default();
-        let tracks = self.tracks.lock().expect("tracks");
-        let track = tracks.get(uid).copied().unwrap_or_default();
-        drop(tracks);
+        let track = self.tracks.lock().expect("tracks").get(uid).copied().unwrap_or_default();
         self.line(uid, &portfolio.account, &track, &prices)
-    }
-
-    fn line(&self, uid: &str, account: &Account, track: &Track, prices: &[Option<Decimal>]) -> Standing {
-        let rules = self.class.rules();
-        let reporting = &self.class.reporting;
-        let opening = opening_value(&rules.starting_cash, &reporting.fx);
-        // Once the season has ended the standings are frozen at its last snapshot.
-        let frozen = rules.season_state(self.clock.now()) == SeasonState::Ended;
-        let value = match (frozen, track.last) {
-            (true, Some((_, last))) => Decimal::try_from(last).unwrap_or_default().round_dp(2),
-            _ => self.value(account, prices),
-        };
-        self.finish(uid, account, track, value, opening)
     }
 
     fn finish(&self, uid: &str, account: &Account, track: &Track, value: Decimal, opening: Decimal) -> Standing {
@@ -240,23 +213,26 @@ impl Standings {
         }
     }
 
-    fn build(&self) -> Vec<Standing> {
-        let reporting = self.reporting_prices();
+    /// One student's line at `prices` (reporting currency, by instrument); once the season has
+    /// ended, at their last snapshot (the standings are frozen).
+    fn line(&self, uid: &str, account: &Account, track: &Track, prices: &[Option<Decimal>]) -> Standing {
         let rules = self.class.rules();
         let opening = opening_value(&rules.starting_cash, &self.class.reporting.fx);
         let frozen = rules.season_state(self.clock.now()) == SeasonState::Ended;
+        let value = match (frozen, track.last) {
+            (true, Some((_, last))) => Decimal::try_from(last).unwrap_or_default().round_dp(2),
+            _ => self.fast_value(account, prices),
+        };
+        self.finish(uid, account, track, value, opening)
+    }
+
+    fn build(&self) -> Vec<Standing> {
+        let prices = self.reporting_prices();
         let portfolios = self.trading.portfolios();
         let tracks = self.tracks.lock().expect("tracks");
         portfolios
             .iter()
-            .map(|(uid, p)| {
-                let track = tracks.get(uid).copied().unwrap_or_default();
-                let value = match (frozen, track.last) {
-                    (true, Some((_, last))) => Decimal::try_from(last).unwrap_or_default().round_dp(2),
-                    _ => self.fast_value(&p.account, &reporting),
-                };
-                self.finish(uid, &p.account, &track, value, opening)
-            })
+            .map(|(uid, p)| self.line(uid, &p.account, &tracks.get(uid).copied().unwrap_or_default(), &prices))
             .collect()
     }
 }

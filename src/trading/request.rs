@@ -47,13 +47,7 @@ pub(super) struct Checked {
 }
 
 fn market_of(name: &str) -> Result<Region, TradeError> {
-    match name {
-        "india" => Ok(Region::India),
-        "usa" => Ok(Region::Usa),
-        "uk" => Ok(Region::Uk),
-        "crypto" => Ok(Region::Crypto),
-        other => Err(TradeError::UnknownMarket(other.to_string())),
-    }
+    Region::parse(name).ok_or_else(|| TradeError::UnknownMarket(name.to_string()))
 }
 
 /// Reads a number field exactly; too many decimal places is its own refusal (422).
