@@ -164,7 +164,6 @@ async fn main() {
             store.clone(),
             clock.clone(),
             Arc::new(()),
-            Timestamp(i64::MIN),
         )
         .unwrap(),
     );
@@ -184,7 +183,7 @@ async fn main() {
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_millis(1_050)).await;
         let started = Instant::now();
-        let table = standings.rebuild();
+        let table = standings.rebuild().unwrap();
         rebuild_ms.push(started.elapsed().as_secs_f64() * 1e3);
         assert_eq!((table.lines.len(), table.ranked(SortKey::Sharpe).take(50).count()), (STUDENTS, 50));
     }
@@ -199,7 +198,8 @@ async fn main() {
             let until = Instant::now() + PHASE;
             while Instant::now() < until {
                 let started = Instant::now();
-                let lines: Vec<Standing> = standings.table().ranked(SortKey::Sharpe).take(50).cloned().collect();
+                let lines: Vec<Standing> =
+                    standings.table().unwrap().ranked(SortKey::Sharpe).take(50).cloned().collect();
                 assert_eq!(lines.len(), 50);
                 millis.push(started.elapsed().as_secs_f64() * 1e3);
                 tokio::time::sleep(Duration::from_millis(5)).await;

@@ -60,8 +60,12 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
     let store = finlearn::storage::Store::open(&args.data, &defaults.storage.memory_limit, defaults.storage.threads)?;
     let mut breaks = store.check_ledger()?;
     breaks.extend(store.check_orders()?);
+    breaks.extend(store.check_seasons()?);
     if breaks.is_empty() {
-        println!("ledger consistent: {}", args.data.display());
+        let seasons = store.seasons()?.len();
+        let checked =
+            if seasons == 1 { "1 season".to_string() } else { format!("{seasons} seasons, archived ones too") };
+        println!("ledger consistent ({checked}): {}", args.data.display());
         return Ok(());
     }
     for b in &breaks {

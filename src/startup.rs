@@ -8,7 +8,7 @@ use crate::config::Settings;
 use crate::domain::instrument::{Region, Universe};
 use crate::domain::lesson::Lesson;
 use crate::domain::quote::DayQuote;
-use crate::domain::time::{Clock, Timestamp};
+use crate::domain::time::Clock;
 use crate::health::Health;
 use crate::http::{self, AppState};
 use crate::live::buffer::WriteBuffer;
@@ -108,7 +108,6 @@ impl Application {
         let known = |entry: &str| Region::parse(entry).is_some() || universe.find(entry).is_some();
         let configured = settings.class.rules(settings.trading.starting_cash.into(), known)?;
         let rules = Classroom::resume(configured, &store, clock.as_ref())?;
-        let season_start = rules.season_start.unwrap_or(Timestamp(i64::MIN));
         let class = Arc::new(Classroom::new(rules, universe.clone(), Reporting::from_settings(&settings.class)?));
         // The ledger starts before the engine, so resting orders see the first live tick.
         let trading = LedgerWriter {
@@ -150,7 +149,6 @@ impl Application {
             store.clone(),
             clock.clone(),
             profiles.clone(),
-            season_start,
         )?);
         let snapshots = tokio::spawn({
             let (standings, interval, token) = (standings.clone(), class.reporting.snapshot_interval, shutdown.clone());

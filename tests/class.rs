@@ -115,12 +115,15 @@ max_position_percent = 25"#;
     let view = s.get_ok("/api/v1/class").await;
     assert_eq!((view["name"].as_str(), view["season"]["state"].as_str()), (Some("Econ 102"), Some("open")));
     s.stop();
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_finlearn"))
-        .args(["check", "--data"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(check.status.success(), "the ledger with commissions checks: {}", String::from_utf8_lossy(&check.stdout));
+    let (consistent, report) = check(&data);
+    assert!(consistent, "the ledger with commissions checks: {report}");
+}
+
+/// Whether `finlearn check` finds the file consistent, and what it printed.
+fn check(data: &std::path::Path) -> (bool, String) {
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_finlearn")).args(["check", "--data"]).arg(data).output();
+    let check = check.unwrap();
+    (check.status.success(), String::from_utf8_lossy(&check.stdout).into_owned())
 }
 
 #[actix_web::test]
@@ -226,4 +229,133 @@ async fn the_leaderboard_shows_nicknames_the_teacher_sees_uids_and_performance_i
     assert_eq!(csv.lines().count(), 3, "{csv}");
     assert!(csv.lines().any(|l| l.starts_with("uid-beta,Trader-") && l.split(',').nth(2) == Some("2")), "{csv}");
     s.stop();
+}
+
+/// Everything a student's season holds, as the routes show it: every order (resting ones as
+/// they stand), every fill, and the positions.
+async fn season_of(s: &TestServer, uid: &str, season: Option<i32>) -> Value {
+    let q = season.map_or(String::new(), |n| format!("&season={n}"));
+    json!({
+        "orders": s.get_ok(&format!("/api/v1/orders/{uid}?status=all{q}")).await,
+        "fills": s.get_ok(&format!("/api/v1/portfolio/orders/{uid}?limit=1000{q}")).await,
+    })
+}
+
+async fn wait_for_board(s: &TestServer, season: i32, students: u64) -> Value {
+    let started = Instant::now();
+    loop {
+        let board = s.get_ok("/api/v1/leaderboard").await;
+        if board["season_number"] == season && board["students"] == students {
+            return board;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the standings never moved to season {season}: {board}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("seasons.duckdb");
+    let s = TestServer::start(&config("name = \"Econ 101\""), &data, 13);
+    s.post("/api/v1/orders/place", buy("ann", "AAPL", "3", "usa")).await;
+    s.post("/api/v1/orders/place", buy("bob", "BTC", "0.01", "crypto")).await;
+    let resting = json!({"firebase_uid": "bob", "symbol": "AAPL", "side": "buy", "quantity": 1, "market": "usa",
+                         "order_type": "limit", "limit_price": 1, "time_in_force": "gtc"});
+    let (status, placed) = s.post("/api/v1/orders/place", resting).await;
+    assert_eq!((status, placed["order"]["status"].as_str()), (200, Some("new")), "{placed}");
+    let resting_id = placed["order_id"].as_i64().unwrap();
+    s.send("POST", "/api/v1/portfolio/watchlist/cal/NIFTY%2050", None).await;
+    let students = ["ann", "bob", "cal"];
+    let mut season_one = Vec::new();
+    for uid in students {
+        season_one.push(season_of(&s, uid, None).await);
+    }
+    let positions_one = s.get_ok("/api/v1/portfolio/positions/ann").await;
+    assert_eq!(positions_one["positions"][0]["quantity"], 3.0, "{positions_one}");
+    assert_eq!(wait_for_board(&s, 1, 3).await["season"], "open");
+
+    // The reset: season 1 is archived whole and everyone starts season 2 afresh.
+    let (status, reset) = admin(&s, "POST", "/api/v1/admin/season", None).await;
+    assert_eq!((status, reset["season"].as_i64(), reset["archived"].as_i64()), (200, Some(2), Some(1)), "{reset}");
+    assert_eq!(reset["students"], 3, "{reset}");
+    assert_eq!(s.get_ok("/api/v1/class").await["season"]["number"], 2);
+    let fresh = s.get_ok("/api/v1/portfolio/positions/ann").await;
+    assert_eq!(
+        (fresh["balances"]["usa"].as_f64(), fresh["positions"].as_array().map(Vec::len)),
+        (Some(10000.0), Some(0))
+    );
+    assert_eq!(s.get_ok("/api/v1/portfolio/positions/bob").await["held"]["balances"]["usa"], 0.0, "no hold carried");
+    assert_eq!(s.get_ok("/api/v1/portfolio/watchlist/cal").await["symbols"], json!(["NIFTY 50"]), "watchlists stay");
+    for uid in students {
+        assert_eq!(season_of(&s, uid, None).await, json!({"orders": [], "fills": []}), "{uid} starts afresh");
+    }
+    for (uid, before) in students.iter().zip(&season_one) {
+        assert_eq!(&season_of(&s, uid, Some(1)).await, before, "{uid}'s season 1 is readable as it was");
+    }
+    let (status, gone) = s.send("DELETE", &format!("/api/v1/orders/bob/{resting_id}"), None).await;
+    assert_eq!(status, 404, "an archived order is not in play: {gone}");
+    let board = wait_for_board(&s, 2, 3).await;
+    assert!(board["lines"].as_array().unwrap().iter().all(|l| l["value"] == 22778.71 && l["trades"] == 0), "{board}");
+    let archived = s.get_ok("/api/v1/leaderboard?season=1&sort=value").await;
+    assert_eq!((archived["season"].as_str(), archived["students"].as_u64()), (Some("ended"), Some(3)), "{archived}");
+    let trades: Vec<u64> =
+        archived["lines"].as_array().unwrap().iter().map(|l| l["trades"].as_u64().unwrap()).collect();
+    assert_eq!(trades.iter().sum::<u64>(), 2, "{archived}");
+    let (status, missing) = s.get("/api/v1/leaderboard?season=3").await;
+    assert_eq!((status, missing["code"].as_str()), (404, Some("unknown_season")), "{missing}");
+    let seasons = s.get_ok("/api/v1/class/seasons").await;
+    assert_eq!(seasons.as_array().unwrap().len(), 2, "{seasons}");
+    assert_eq!((seasons[0]["current"].as_bool(), seasons[0]["trades"].as_u64()), (Some(false), Some(2)), "{seasons}");
+    assert!(seasons[0]["ended_at"].is_string() && seasons[1]["ended_at"].is_null(), "{seasons}");
+
+    // The undo, before anyone trades: season 1 is current again exactly as it was.
+    let (status, undone) = admin(&s, "POST", "/api/v1/admin/season/undo", None).await;
+    assert_eq!((status, undone["season"].as_i64(), undone["discarded"].as_i64()), (200, Some(1), Some(2)), "{undone}");
+    for (uid, before) in students.iter().zip(&season_one) {
+        assert_eq!(&season_of(&s, uid, None).await, before, "{uid}'s season 1 is back");
+    }
+    assert_eq!(s.get_ok("/api/v1/portfolio/positions/ann").await, positions_one);
+    assert_eq!(s.get_ok("/api/v1/portfolio/positions/bob").await["held"]["balances"]["usa"], 1.0, "the hold is back");
+    assert_eq!(s.get_ok("/api/v1/class/seasons").await.as_array().unwrap().len(), 1);
+    wait_for_board(&s, 1, 3).await;
+    let (status, nothing) = admin(&s, "POST", "/api/v1/admin/season/undo", None).await;
+    assert_eq!((status, nothing["code"].as_str()), (409, Some("no_archived_season")), "{nothing}");
+
+    // A reset again, then a trade in the new season: from then on it cannot be undone.
+    assert_eq!(admin(&s, "POST", "/api/v1/admin/season", None).await.0, 200);
+    let (status, bought) = s.post("/api/v1/orders/place", buy("ann", "AAPL", "1", "usa")).await;
+    assert_eq!(status, 200, "{bought}");
+    let (status, refused) = admin(&s, "POST", "/api/v1/admin/season/undo", None).await;
+    assert_eq!((status, refused["code"].as_str()), (409, Some("season_has_orders")), "{refused}");
+    let (_, audit) = admin(&s, "GET", "/api/v1/admin/audit", None).await;
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "season_new").count(), 2, "{audit}");
+    assert_eq!(actions.iter().filter(|a| **a == "season_undone").count(), 1, "{audit}");
+    s.stop();
+
+    // A restart keeps season 2 current and season 1 archived as it was.
+    let s = TestServer::start(&config("name = \"Econ 101\""), &data, 13);
+    assert_eq!(s.get_ok("/api/v1/class").await["season"]["number"], 2);
+    for (uid, before) in students.iter().zip(&season_one) {
+        assert_eq!(&season_of(&s, uid, Some(1)).await, before, "{uid}'s season 1 after a restart");
+    }
+    assert_eq!(season_of(&s, "ann", None).await["fills"].as_array().unwrap().len(), 1);
+    s.stop();
+
+    let (consistent, report) = check(&data);
+    assert!(consistent && report.contains("2 seasons, archived ones too"), "{report}");
+
+    // The archived season is checked like the current one: a cent taken from it is found.
+    let conn = duckdb::Connection::open(&data).unwrap();
+    let archived_rows: i64 = conn.query_row("SELECT count(*) FROM orders WHERE season = 1", [], |r| r.get(0)).unwrap();
+    assert_eq!(archived_rows, 2, "season 1's fills are all still stored");
+    conn.execute(
+        "UPDATE orders SET cash_after_cents = cash_after_cents - 1 WHERE season = 1 AND firebase_uid = 'ann'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let (consistent, report) = check(&data);
+    assert!(!consistent && report.contains("of ann (season 1,"), "{report}");
 }

@@ -63,13 +63,34 @@ pub struct Standings {
     pub store: Arc<Store>,
     pub clock: Arc<dyn Clock>,
     pub nicknames: Arc<dyn Nicknames>,
-    tracks: Mutex<HashMap<String, Track>>,
+    tracks: Mutex<Tracks>,
     table: RwLock<Option<Arc<Table>>>,
+    /// Archived seasons' final tables, with the end each was built for (an undone and replayed
+    /// season ends again, later).
+    archived: Mutex<HashMap<i32, (Timestamp, Arc<Table>)>>,
 }
 
-/// Every student's line, and the order of the lines under each measure.
+/// Every student's track in one season.
+struct Tracks {
+    season: i32,
+    by_uid: HashMap<String, Track>,
+}
+
+impl Tracks {
+    /// The tracks of `season` from its stored snapshots.
+    fn load(store: &Store, season: i32) -> Result<Self, StorageError> {
+        let mut by_uid: HashMap<String, Track> = HashMap::new();
+        for (uid, at, cents) in store.snapshots_since(season, Timestamp(i64::MIN))? {
+            by_uid.entry(uid).or_default().push(at, as_f64(from_cents(cents)));
+        }
+        Ok(Tracks { season, by_uid })
+    }
+}
+
+/// Every student's line in one season, and the order of the lines under each measure.
 #[derive(Debug, Default)]
 pub struct Table {
+    pub season: i32,
     pub lines: Vec<Standing>,
     by_value: Vec<u32>,
     by_return: Vec<u32>,
@@ -77,10 +98,10 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(lines: Vec<Standing>) -> Self {
+    fn new(season: i32, lines: Vec<Standing>) -> Self {
         let order = |key| rank_order(&lines, key);
         let (by_value, by_return, by_sharpe) = (order(SortKey::Value), order(SortKey::Return), order(SortKey::Sharpe));
-        Table { lines, by_value, by_return, by_sharpe }
+        Table { season, lines, by_value, by_return, by_sharpe }
     }
 
     /// The lines in `key`'s order, best first.
@@ -95,8 +116,7 @@ impl Table {
 }
 
 impl Standings {
-    /// Standings with the tracks rebuilt from the snapshots taken since `since`.
-    #[allow(clippy::too_many_arguments)]
+    /// Standings with the tracks of the current season rebuilt from its snapshots.
     pub fn load(
         class: Arc<Classroom>,
         trading: Arc<Trading>,
@@ -105,12 +125,8 @@ impl Standings {
         store: Arc<Store>,
         clock: Arc<dyn Clock>,
         nicknames: Arc<dyn Nicknames>,
-        since: Timestamp,
     ) -> Result<Self, StorageError> {
-        let mut tracks: HashMap<String, Track> = HashMap::new();
-        for (uid, at, cents) in store.snapshots_since(since)? {
-            tracks.entry(uid).or_default().push(at, as_f64(from_cents(cents)));
-        }
+        let tracks = Tracks::load(&store, trading.season())?;
         Ok(Standings {
             class,
             trading,
@@ -121,7 +137,17 @@ impl Standings {
             nicknames,
             tracks: Mutex::new(tracks),
             table: RwLock::new(None),
+            archived: Mutex::default(),
         })
+    }
+
+    /// The tracks, of `season` (reloaded when the season changed since they were kept).
+    fn tracks_of(&self, season: i32) -> Result<std::sync::MutexGuard<'_, Tracks>, StorageError> {
+        let mut tracks = self.tracks.lock().expect("tracks");
+        if tracks.season != season {
+            *tracks = Tracks::load(&self.store, season)?;
+        }
+        Ok(tracks)
     }
 
     /// Last prices converted to the reporting currency, by instrument: a rebuild values every
@@ -153,52 +179,87 @@ impl Standings {
         crate::domain::account::round_cents(cash) + crate::domain::account::round_cents(positions)
     }
 
-    /// Every registered student's value now, in cents of the reporting currency, and the
-    /// standings' tracks advanced by it. Blocking (appends the snapshots).
+    /// Every registered student's value now, in cents of the reporting currency, recorded in
+    /// the season being played, and the standings' tracks advanced by it. Blocking (appends the
+    /// snapshots).
     pub fn snapshot(&self) -> Result<usize, StorageError> {
-        let now = self.clock.now();
         let prices = self.reporting_prices();
-        let values: Vec<(String, i64)> = self
-            .trading
-            .portfolios()
-            .into_iter()
-            .map(|(uid, p)| {
-                let value = self.fast_value(&p.account, &prices);
-                (uid, to_cents(value))
-            })
-            .collect();
-        self.store.append_snapshots(now, &values)?;
-        let mut tracks = self.tracks.lock().expect("tracks");
-        for (uid, cents) in &values {
-            tracks.entry(uid.clone()).or_default().push(now, as_f64(from_cents(*cents)));
-        }
-        Ok(values.len())
+        self.trading.with_season(|season, portfolios| {
+            let now = self.clock.now();
+            let values: Vec<(String, i64)> = portfolios
+                .into_iter()
+                .map(|(uid, p)| {
+                    let value = self.fast_value(&p.account, &prices);
+                    (uid, to_cents(value))
+                })
+                .collect();
+            let mut tracks = self.tracks_of(season)?;
+            self.store.append_snapshots(now, season, &values)?;
+            for (uid, cents) in &values {
+                tracks.by_uid.entry(uid.clone()).or_default().push(now, as_f64(from_cents(*cents)));
+            }
+            Ok(values.len())
+        })
     }
 
-    /// The table as last rebuilt (built now if it never was).
-    pub fn table(&self) -> Arc<Table> {
-        if let Some(table) = self.table.read().expect("table").as_ref() {
-            return table.clone();
+    /// The table as last rebuilt (built now if it never was, or was of another season).
+    pub fn table(&self) -> Result<Arc<Table>, StorageError> {
+        if let Some(table) = self.table.read().expect("table").as_ref()
+            && table.season == self.trading.season()
+        {
+            return Ok(table.clone());
         }
         self.rebuild()
     }
 
-    /// Rebuilds the table from the committed portfolios and live prices. Blocking (CPU).
-    pub fn rebuild(&self) -> Arc<Table> {
-        let table = Arc::new(Table::new(self.build()));
+    /// Rebuilds the table from the committed portfolios and live prices. Blocking (CPU; a
+    /// database read when the season changed).
+    pub fn rebuild(&self) -> Result<Arc<Table>, StorageError> {
+        let table = Arc::new(self.build()?);
         *self.table.write().expect("table") = Some(table.clone());
-        table
+        Ok(table)
     }
 
     /// One student's line, built now (a student who never traded stands at the opening).
-    pub fn of(&self, uid: &str) -> Standing {
+    pub fn of(&self, uid: &str) -> Result<Standing, StorageError> {
         let prices = self.reporting_prices();
         let portfolio = self.trading.portfolio(uid).unwrap_or_default();
-        let track = self.tracks.lock().expect("tracks").get(uid).copied().unwrap_or_default();
-        self.line(uid, &portfolio.account, &track, &prices)
+        let track = self.tracks_of(self.trading.season())?.by_uid.get(uid).copied().unwrap_or_default();
+        Ok(self.line(uid, &portfolio.account, &track, &prices))
     }
 
-    fn finish(&self, uid: &str, account: &Account, track: &Track, value: Decimal, opening: Decimal) -> Standing {
+    /// The final standings of an archived season: each student's last snapshot (the one taken
+    /// as it ended) with the measures of all of them, opening under the rules it ended with.
+    /// `None` when `season` is not archived. Blocking (database reads, once per season).
+    pub fn archived(&self, season: i32) -> Result<Option<Arc<Table>>, StorageError> {
+        let Some((ended_at, rules)) = self.store.season_end(season)? else { return Ok(None) };
+        if let Some((at, table)) = self.archived.lock().expect("archived").get(&season)
+            && *at == ended_at
+        {
+            return Ok(Some(table.clone()));
+        }
+        let starting_cash = serde_json::from_str::<crate::domain::class::Rules>(&rules)
+            .map(|r| r.starting_cash)
+            .unwrap_or_else(|_| self.class.rules().starting_cash.clone());
+        let opening = opening_value(&starting_cash, &self.class.reporting.fx);
+        let fills: HashMap<String, i64> = self.store.season_fills(season)?.into_iter().collect();
+        let tracks = Tracks::load(&self.store, season)?;
+        let lines = tracks
+            .by_uid
+            .iter()
+            .map(|(uid, track)| {
+                let last = track.last.map_or(0.0, |(_, v)| v);
+                let value = Decimal::try_from(last).unwrap_or_default().round_dp(2);
+                let trades = fills.get(uid).copied().unwrap_or(0) as u64;
+                self.finish(uid, trades, track, value, opening)
+            })
+            .collect();
+        let table = Arc::new(Table::new(season, lines));
+        self.archived.lock().expect("archived").insert(season, (ended_at, table.clone()));
+        Ok(Some(table))
+    }
+
+    fn finish(&self, uid: &str, trades: u64, track: &Track, value: Decimal, opening: Decimal) -> Standing {
         let reporting = &self.class.reporting;
         let measures = track.measures(as_f64(opening), as_f64(value));
         let within_limit = reporting.drawdown_limit_percent.is_none_or(|limit| measures.max_drawdown_percent <= limit);
@@ -208,7 +269,7 @@ impl Standings {
             value,
             opening,
             measures,
-            trades: account.fills,
+            trades,
             within_limit,
         }
     }
@@ -223,17 +284,22 @@ impl Standings {
             (true, Some((_, last))) => Decimal::try_from(last).unwrap_or_default().round_dp(2),
             _ => self.fast_value(account, prices),
         };
-        self.finish(uid, account, track, value, opening)
+        self.finish(uid, account.fills, track, value, opening)
     }
 
-    fn build(&self) -> Vec<Standing> {
+    fn build(&self) -> Result<Table, StorageError> {
         let prices = self.reporting_prices();
-        let portfolios = self.trading.portfolios();
-        let tracks = self.tracks.lock().expect("tracks");
-        portfolios
-            .iter()
-            .map(|(uid, p)| self.line(uid, &p.account, &tracks.get(uid).copied().unwrap_or_default(), &prices))
-            .collect()
+        self.trading.with_season(|season, portfolios| {
+            let tracks = self.tracks_of(season)?;
+            let lines = portfolios
+                .iter()
+                .map(|(uid, p)| {
+                    let track = tracks.by_uid.get(uid).copied().unwrap_or_default();
+                    self.line(uid, &p.account, &track, &prices)
+                })
+                .collect();
+            Ok(Table::new(season, lines))
+        })
     }
 }
 
@@ -247,8 +313,10 @@ pub async fn refresh(standings: Arc<Standings>, shutdown: tokio_util::sync::Canc
             _ = ticker.tick() => {}
         }
         let s = standings.clone();
-        if tokio::task::spawn_blocking(move || s.rebuild()).await.is_err() {
-            tracing::warn!("the standings could not be rebuilt");
+        match tokio::task::spawn_blocking(move || s.rebuild()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the standings could not be rebuilt"),
+            Err(e) => tracing::warn!(error = %e, "the standings could not be rebuilt"),
         }
     }
 }

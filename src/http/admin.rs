@@ -15,6 +15,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
             .route("/status", web::get().to(status))
             .configure(super::director::admin_routes)
             .configure(super::class::admin_routes)
+            .configure(super::seasons::admin_routes)
             .configure(super::export::admin_routes),
     );
 }

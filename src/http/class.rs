@@ -37,6 +37,8 @@ pub(super) fn admin_routes(cfg: &mut web::ServiceConfig) {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SeasonView {
+    /// The season being played (1 until the teacher starts a new one).
+    pub number: i32,
     pub start: Option<Timestamp>,
     pub end: Option<Timestamp>,
     pub state: SeasonState,
@@ -75,6 +77,7 @@ fn class_view(state: &AppState, rules: &Rules, teacher: bool) -> ClassView {
         commission: rules.commission,
         max_position_percent: rules.max_position_percent,
         season: SeasonView {
+            number: state.trading.season(),
             start: rules.season_start,
             end: rules.season_end,
             state: rules.season_state(state.clock.now()),
@@ -168,6 +171,8 @@ pub struct LeaderboardQuery {
     pub sort: Option<String>,
     /// Lines returned, 1 to 1000; default 50.
     pub limit: Option<usize>,
+    /// An archived season's final standings. Default: the current season.
+    pub season: Option<i32>,
 }
 
 /// One line of the leaderboard. Measures are `null` until a student has enough snapshots.
@@ -194,11 +199,17 @@ pub struct LeaderboardView {
     pub sort: SortKey,
     pub currency: Currency,
     pub season: SeasonState,
+    /// Which season these standings are of (the current one unless `season` was asked for).
+    pub season_number: i32,
     pub students: usize,
     pub lines: Vec<LeaderboardLine>,
 }
 
-fn leaderboard_view(state: &AppState, query: &LeaderboardQuery, teacher: bool) -> Result<LeaderboardView, ApiError> {
+async fn leaderboard_view(
+    state: &web::Data<AppState>,
+    query: &LeaderboardQuery,
+    teacher: bool,
+) -> Result<LeaderboardView, ApiError> {
     let sort = match query.sort.as_deref() {
         None => state.class.reporting.default_sort,
         Some(text) => SortKey::parse(text)
@@ -208,12 +219,27 @@ fn leaderboard_view(state: &AppState, query: &LeaderboardQuery, teacher: bool) -
     if !(1..=MAX_LEADERBOARD).contains(&limit) {
         return Err(ApiError::Unprocessable(format!("limit must be 1 to {MAX_LEADERBOARD}")));
     }
-    let table = state.standings.table();
+    let current = state.trading.season();
+    let (season_number, season, table) = match query.season {
+        Some(n) if n != current => {
+            let data = state.clone();
+            let table = web::block(move || data.standings.archived(n))
+                .await?
+                .map_err(|e| ApiError::Internal(e.into()))?
+                .ok_or(crate::trading::TradeError::UnknownSeason(n))?;
+            (n, SeasonState::Ended, table)
+        }
+        _ => {
+            let table = state.standings.table().map_err(|e| ApiError::Internal(e.into()))?;
+            (current, state.class.rules().season_state(state.clock.now()), table)
+        }
+    };
     let lines = table.ranked(sort).take(limit).cloned().enumerate().map(|(i, s)| line(i + 1, s, teacher)).collect();
     Ok(LeaderboardView {
         sort,
         currency: state.class.reporting.fx.reporting,
-        season: state.class.rules().season_state(state.clock.now()),
+        season,
+        season_number,
         students: table.lines.len(),
         lines,
     })
@@ -241,13 +267,14 @@ fn round2(x: f64) -> f64 {
 #[utoipa::path(get, path = "/api/v1/leaderboard", tag = "class", params(LeaderboardQuery),
     responses(
         (status = 200, description = "The class ranked (nicknames only)", body = LeaderboardView),
+        (status = 404, description = "No such season", body = ErrorBody),
         (status = 422, description = "Bad sort or limit", body = ErrorBody)
     ))]
 pub(super) async fn leaderboard(
     state: web::Data<AppState>,
     query: web::Query<LeaderboardQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(leaderboard_view(&state, &query, false)?))
+    Ok(HttpResponse::Ok().json(leaderboard_view(&state, &query, false).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/admin/leaderboard", tag = "admin", params(LeaderboardQuery),
@@ -255,14 +282,14 @@ pub(super) async fn leaderboard(
         (status = 200, description = "The class ranked, with each student's uid", body = LeaderboardView),
         (status = 401, description = "Missing admin token", body = ErrorBody),
         (status = 403, description = "Wrong admin token", body = ErrorBody),
-        (status = 404, description = "Admin routes are off", body = ErrorBody),
+        (status = 404, description = "Admin routes are off, or no such season", body = ErrorBody),
         (status = 422, description = "Bad sort or limit", body = ErrorBody)
     ), security(("bearer" = [])))]
 pub(super) async fn admin_leaderboard(
     state: web::Data<AppState>,
     query: web::Query<LeaderboardQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(leaderboard_view(&state, &query, true)?))
+    Ok(HttpResponse::Ok().json(leaderboard_view(&state, &query, true).await?))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -302,12 +329,12 @@ pub(super) async fn performance(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&req, &state, &uid)?;
     crate::trading::validate_uid(&uid)?;
-    let since = state.class.rules().season_start.unwrap_or(Timestamp(i64::MIN));
     let data = state.clone();
     let owned = uid.clone();
     let (standing, stored) = web::block(move || {
-        let standing = data.standings.of(&owned);
-        data.store.snapshots_of(&owned, since, MAX_POINTS).map(|points| (standing, points))
+        let standing = data.standings.of(&owned)?;
+        let season = data.trading.season();
+        data.store.snapshots_of(&owned, season, Timestamp(i64::MIN), MAX_POINTS).map(|points| (standing, points))
     })
     .await?
     .map_err(|e| ApiError::Internal(e.into()))?;
@@ -371,10 +398,11 @@ pub(super) async fn report(
         Some(other) => return Err(ApiError::Unprocessable(format!("format must be json or csv, not {other:?}"))),
     };
     let data = state.clone();
-    let summaries =
-        web::block(move || data.store.trade_summaries()).await?.map_err(|e| ApiError::Internal(e.into()))?;
+    let summaries = web::block(move || data.store.trade_summaries(data.trading.season()))
+        .await?
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let summaries: BTreeMap<String, _> = summaries.into_iter().map(|s| (s.uid.clone(), s)).collect();
-    let table = state.standings.table();
+    let table = state.standings.table().map_err(|e| ApiError::Internal(e.into()))?;
     let lines: Vec<ReportLine> = table
         .ranked(SortKey::Value)
         .cloned()
@@ -495,12 +523,13 @@ pub(super) async fn social_leaderboard(
     let data = state.clone();
     let (stats, week_start) = web::block(move || {
         let stats = data.store.all_trade_stats()?;
-        let week_start = if weekly { data.store.values_since(week_ago)? } else { Default::default() };
+        let season = data.trading.season();
+        let week_start = if weekly { data.store.values_since(season, week_ago)? } else { Default::default() };
         Ok::<_, crate::storage::StorageError>((stats, week_start))
     })
     .await?
     .map_err(|e| ApiError::Internal(e.into()))?;
-    let table = state.standings.table();
+    let table = state.standings.table().map_err(|e| ApiError::Internal(e.into()))?;
     let win_rate = |uid: &str| stats.get(uid).map_or(0.0, |s| s.win_rate());
     let mut lines: Vec<Standing> = table.ranked(state.class.reporting.default_sort).cloned().collect();
     match kind {

@@ -113,8 +113,10 @@ impl From<TradeError> for ApiError {
             | TradeError::TooManyOpenOrders(_) => StatusCode::UNPROCESSABLE_ENTITY,
             // The request is sound; the class's rules forbid it (each refusal says which).
             TradeError::Class(_) => StatusCode::FORBIDDEN,
-            TradeError::OrderNotFound(_) => StatusCode::NOT_FOUND,
-            TradeError::OrderClosed { .. } => StatusCode::CONFLICT,
+            TradeError::OrderNotFound(_) | TradeError::UnknownSeason(_) => StatusCode::NOT_FOUND,
+            TradeError::OrderClosed { .. } | TradeError::NoArchivedSeason | TradeError::SeasonHasOrders(_) => {
+                StatusCode::CONFLICT
+            }
             // A stalled price feed is the server's problem, not the request's: retry shortly.
             TradeError::StalePrice(_) | TradeError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             TradeError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,

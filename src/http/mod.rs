@@ -15,6 +15,7 @@ mod order_book;
 mod orders;
 mod pages;
 mod portfolio;
+mod seasons;
 mod session;
 mod social;
 mod stream;
@@ -89,6 +90,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         // Before the market and portfolio scopes, which answer 404 for a path they do not know.
         .configure(director::configure)
         .configure(class::configure)
+        .configure(seasons::configure)
         .configure(market::configure)
         .configure(metrics::configure)
         .configure(orders::configure)

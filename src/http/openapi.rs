@@ -5,7 +5,8 @@
 //! into the binary: it works on a laptop with no internet.
 
 use super::{
-    admin, class, director, export, health, market, metrics, order_book, orders, portfolio, session, social, stream,
+    admin, class, director, export, health, market, metrics, order_book, orders, portfolio, seasons, session, social,
+    stream,
 };
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -59,6 +60,9 @@ use utoipa_swagger_ui::SwaggerUi;
         class::admin_leaderboard,
         class::report,
         class::social_leaderboard,
+        seasons::seasons,
+        seasons::new_season,
+        seasons::undo_season,
         social::get_profile,
         social::put_profile,
         social::check_username,

@@ -117,12 +117,21 @@ impl Announce for OrderAnnouncer {
     }
 }
 
+/// Which season to read: an archived one, or by default the current one.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct SeasonQuery {
+    /// An archived season (as it stood when it ended). Default: the current season.
+    pub season: Option<i32>,
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub(super) struct ListQuery {
     /// `open` (resting), `closed` (filled, canceled, expired, rejected) or `all`. Default: open.
     status: Option<String>,
     /// Orders returned, newest first, at most 1000. Default: 1000.
     limit: Option<usize>,
+    /// An archived season's orders (as they stood when it ended). Default: the current season.
+    season: Option<i32>,
 }
 
 const UID: &str = "The user's Firebase UID (1 to 128 characters)";
@@ -133,6 +142,7 @@ const UID: &str = "The user's Firebase UID (1 to 128 characters)";
         (status = 400, description = "Invalid firebase_uid", body = ErrorBody),
         (status = 401, description = "Missing or invalid token (verified identity modes)", body = ErrorBody),
         (status = 403, description = "The token belongs to another user", body = ErrorBody),
+        (status = 404, description = "No such season", body = ErrorBody),
         (status = 422, description = "Unknown status filter", body = ErrorBody)),
     security((), ("bearer" = [])))]
 pub(super) async fn list(
@@ -151,30 +161,33 @@ pub(super) async fn list(
     };
     let limit = query.limit.unwrap_or(MAX_ORDERS_LISTED);
     let data = state.clone();
-    let orders = web::block(move || data.trading.orders_listed(&uid, filter, limit)).await??;
+    let season = query.season;
+    let orders = web::block(move || data.trading.orders_listed(&uid, filter, limit, season)).await??;
     Ok(HttpResponse::Ok().json(orders.iter().map(OrderDetailView::from).collect::<Vec<_>>()))
 }
 
 const ORDER_PARAMS: &str = "The order's id (order_id)";
 
 #[utoipa::path(get, path = "/api/v1/orders/{uid}/{order_id}", tag = "trading",
-    params(("uid" = String, Path, description = UID), ("order_id" = i64, Path, description = ORDER_PARAMS)),
+    params(("uid" = String, Path, description = UID), ("order_id" = i64, Path, description = ORDER_PARAMS), SeasonQuery),
     responses((status = 200, description = "The order as it stands", body = OrderDetailView),
         (status = 400, description = "Invalid firebase_uid", body = ErrorBody),
         (status = 401, description = "Missing or invalid token (verified identity modes)", body = ErrorBody),
         (status = 403, description = "The token belongs to another user", body = ErrorBody),
-        (status = 404, description = "No such order for this user", body = ErrorBody),
+        (status = 404, description = "No such order for this user in the season, or no such season", body = ErrorBody),
         (status = 422, description = "order_id is not an integer", body = ErrorBody)),
     security((), ("bearer" = [])))]
 pub(super) async fn one(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, i64)>,
+    query: web::Query<SeasonQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (uid, id) = path.into_inner();
     authorize(&req, &state, &uid)?;
     let data = state.clone();
-    let order = web::block(move || data.trading.order(&uid, id)).await??;
+    let season = query.season;
+    let order = web::block(move || data.trading.order(&uid, id, season)).await??;
     Ok(HttpResponse::Ok().json(OrderDetailView::from(&order)))
 }
 

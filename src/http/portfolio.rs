@@ -141,12 +141,15 @@ pub(super) async fn positions(
 pub(super) struct OrdersQuery {
     /// Orders returned, newest first, at most 1000. Default: 1000.
     limit: Option<usize>,
+    /// An archived season's fills. Default: the current season.
+    season: Option<i32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/portfolio/orders/{uid}", tag = "trading", params(("uid" = String, Path, description = "The user's Firebase UID (1 to 128 characters)"), OrdersQuery),
     responses((status = 200, description = "Filled orders, newest first", body = [OrderView]), (status = 400, description = "Invalid firebase_uid", body = ErrorBody),
         (status = 401, description = "Missing or invalid token (verified identity modes)", body = ErrorBody),
         (status = 403, description = "The token belongs to another user", body = ErrorBody),
+        (status = 404, description = "No such season", body = ErrorBody),
         (status = 422, description = "Input that does not fit the schema", body = ErrorBody)),
     security((), ("bearer" = [])))]
 pub(super) async fn orders(
@@ -159,7 +162,8 @@ pub(super) async fn orders(
     authorize(&req, &state, &uid)?;
     let limit = query.limit.unwrap_or(MAX_ORDERS_LISTED);
     let data = state.clone();
-    let orders = web::block(move || data.trading.orders(&uid, limit)).await??;
+    let season = query.season;
+    let orders = web::block(move || data.trading.orders(&uid, limit, season)).await??;
     Ok(HttpResponse::Ok().json(orders.iter().map(OrderView::from).collect::<Vec<_>>()))
 }
 

@@ -69,67 +69,78 @@ impl Store {
         })
     }
 
-    /// Appends one round of value snapshots (values in cents of the reporting currency).
-    pub fn append_snapshots(&self, at: Timestamp, values: &[(String, i64)]) -> Result<()> {
+    /// Appends one round of value snapshots in `season` (values in cents of the reporting
+    /// currency).
+    pub fn append_snapshots(&self, at: Timestamp, season: i32, values: &[(String, i64)]) -> Result<()> {
         let conn = self.write_conn.lock().expect("writer");
         let mut appender = conn.appender("value_snapshots")?;
         for (uid, cents) in values {
-            appender.append_row(duckdb::params![ts_value(at), uid, cents])?;
+            appender.append_row(duckdb::params![ts_value(at), uid, cents, season])?;
         }
         appender.flush()?;
         Ok(())
     }
 
-    /// Every snapshot from `since` on, per user in time order: (user, time, cents).
-    pub fn snapshots_since(&self, since: Timestamp) -> Result<Vec<(String, Timestamp, i64)>> {
+    /// Every snapshot of `season` from `since` on, per user in time order: (user, time, cents).
+    pub fn snapshots_since(&self, season: i32, since: Timestamp) -> Result<Vec<(String, Timestamp, i64)>> {
         self.read(|c| {
             let mut stmt = c.prepare(
-                "SELECT firebase_uid, epoch_us(ts), value_cents FROM value_snapshots WHERE ts >= ?
+                "SELECT firebase_uid, epoch_us(ts), value_cents FROM value_snapshots WHERE season = ? AND ts >= ?
                  ORDER BY firebase_uid, ts",
             )?;
-            let rows = stmt.query_map([ts_value(since)], |r| Ok((r.get(0)?, Timestamp(r.get(1)?), r.get(2)?)))?;
+            let rows = stmt.query_map(duckdb::params![season, ts_value(since)], |r| {
+                Ok((r.get(0)?, Timestamp(r.get(1)?), r.get(2)?))
+            })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    /// One user's snapshots from `since` on, oldest first, at most `limit` (the latest ones).
-    pub fn snapshots_of(&self, uid: &str, since: Timestamp, limit: usize) -> Result<Vec<(Timestamp, i64)>> {
+    /// One user's snapshots of `season` from `since` on, oldest first, at most `limit` (the
+    /// latest ones).
+    pub fn snapshots_of(
+        &self,
+        uid: &str,
+        season: i32,
+        since: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(Timestamp, i64)>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT * FROM (
                      SELECT epoch_us(ts) AS t, value_cents FROM value_snapshots
-                     WHERE firebase_uid = ? AND ts >= ? ORDER BY ts DESC LIMIT ?
+                     WHERE firebase_uid = ? AND season = ? AND ts >= ? ORDER BY ts DESC LIMIT ?
                  ) ORDER BY t",
             )?;
-            let rows = stmt.query_map(duckdb::params![uid, ts_value(since), limit as i64], |r| {
+            let rows = stmt.query_map(duckdb::params![uid, season, ts_value(since), limit as i64], |r| {
                 Ok((Timestamp(r.get(0)?), r.get(1)?))
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
-    /// Each user's first snapshot from `since` on, in cents.
-    pub fn values_since(&self, since: Timestamp) -> Result<HashMap<String, i64>> {
+    /// Each user's first snapshot of `season` from `since` on, in cents.
+    pub fn values_since(&self, season: i32, since: Timestamp) -> Result<HashMap<String, i64>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT firebase_uid, arg_min(value_cents, ts) FROM value_snapshots WHERE ts >= ? GROUP BY ALL",
+                "SELECT firebase_uid, arg_min(value_cents, ts) FROM value_snapshots WHERE season = ? AND ts >= ?
+                 GROUP BY ALL",
             )?;
-            let rows = stmt.query_map([ts_value(since)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let rows = stmt.query_map(duckdb::params![season, ts_value(since)], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
         })
     }
 
-    /// Per user: filled orders, commissions paid per currency code, and the last fill.
-    pub fn trade_summaries(&self) -> Result<Vec<TradeSummary>> {
+    /// Per user of `season`: filled orders, commissions paid per currency code, and the last fill.
+    pub fn trade_summaries(&self, season: i32) -> Result<Vec<TradeSummary>> {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT firebase_uid, count(*), max(epoch_us(filled_at)),
                         coalesce(sum(commission_cents) FILTER (WHERE currency = 'INR'), 0)::BIGINT,
                         coalesce(sum(commission_cents) FILTER (WHERE currency = 'USD'), 0)::BIGINT,
                         coalesce(sum(commission_cents) FILTER (WHERE currency = 'GBP'), 0)::BIGINT
-                 FROM orders GROUP BY firebase_uid",
+                 FROM orders WHERE season = ? GROUP BY firebase_uid",
             )?;
-            let rows = stmt.query_map([], |r| {
+            let rows = stmt.query_map([season], |r| {
                 Ok(TradeSummary {
                     uid: r.get(0)?,
                     trades: r.get(1)?,

@@ -16,7 +16,7 @@ use crate::domain::time::Timestamp;
 use duckdb::Connection;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub fn to_cents(amount: Decimal) -> i64 {
     (amount * Decimal::ONE_HUNDRED).trunc().to_i64().expect("cash fits in i64 cents")
@@ -69,17 +69,21 @@ pub struct FilledOrder {
     pub position_after: Position,
 }
 
-/// A user seen for the first time, with the cash they open with in every currency.
+/// A user opening an account in a season, with the cash they open with in every currency.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewUser {
     pub uid: String,
     pub at: Timestamp,
     pub starting_cash: BTreeMap<Currency, Decimal>,
+    /// Seen for the first time in any season: registered in `users` too.
+    pub first: bool,
 }
 
 /// Everything one group commit writes: appends only, apart from watchlist removals.
 #[derive(Debug, Default)]
 pub struct LedgerBatch {
+    /// The season every row of the batch belongs to.
+    pub season: i32,
     pub new_users: Vec<NewUser>,
     pub orders: Vec<FilledOrder>,
     pub watch_changes: Vec<WatchChange>,
@@ -99,11 +103,13 @@ impl LedgerBatch {
     }
 }
 
-/// The ledger as loaded at start-up.
+/// One season's ledger as loaded (at start-up, and when a reset is undone).
 #[derive(Debug, Default)]
 pub struct LedgerState {
     pub accounts: HashMap<String, Account>,
     pub watchlists: HashMap<String, Vec<String>>,
+    /// Every user of any season.
+    pub registered: HashSet<String>,
     pub next_order_id: i64,
 }
 
@@ -117,24 +123,27 @@ impl Store {
         Ok(self.write_conn.lock().expect("writer").try_clone()?)
     }
 
-    pub fn load_ledger(&self) -> Result<LedgerState> {
+    /// The accounts of `season` (every user with an opening balance in it), every watchlist,
+    /// and the next order id (ids run on across seasons).
+    pub fn load_ledger(&self, season: i32) -> Result<LedgerState> {
         self.read(|c| {
             let mut state = LedgerState::default();
             let mut stmt = c.prepare("SELECT firebase_uid FROM users")?;
             for uid in stmt.query_map([], |r| r.get::<_, String>(0))? {
-                state.accounts.insert(uid?, Account::default());
+                state.registered.insert(uid?);
             }
-            let mut stmt = c.prepare("SELECT firebase_uid, currency, cash_cents FROM balances")?;
-            let rows =
-                stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            let mut stmt = c.prepare("SELECT firebase_uid, currency, cash_cents FROM balances WHERE season = ?")?;
+            let rows = stmt
+                .query_map([season], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
             for row in rows {
                 let (uid, currency, cents) = row?;
                 state.accounts.entry(uid).or_default().cash.insert(currency_of(&currency), from_cents(cents));
             }
             let mut stmt = c.prepare(
-                "SELECT firebase_uid, symbol, quantity_micros, cost_cents FROM positions WHERE quantity_micros > 0",
+                "SELECT firebase_uid, symbol, quantity_micros, cost_cents FROM positions
+                 WHERE season = ? AND quantity_micros > 0",
             )?;
-            let rows = stmt.query_map([], |r| {
+            let rows = stmt.query_map([season], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
             })?;
             for row in rows {
@@ -147,8 +156,8 @@ impl Store {
                 let (uid, symbol) = row?;
                 state.watchlists.entry(uid).or_default().push(symbol);
             }
-            let mut stmt = c.prepare("SELECT firebase_uid, count(*) FROM orders GROUP BY ALL")?;
-            for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let mut stmt = c.prepare("SELECT firebase_uid, count(*) FROM orders WHERE season = ? GROUP BY ALL")?;
+            for row in stmt.query_map([season], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
                 let (uid, fills) = row?;
                 state.accounts.entry(uid).or_default().fills = fills as u64;
             }
@@ -157,15 +166,15 @@ impl Store {
         })
     }
 
-    /// A user's orders, newest first.
-    pub fn orders_of(&self, uid: &str, limit: usize) -> Result<Vec<OrderRecord>> {
+    /// A user's fills in `season`, newest first.
+    pub fn orders_of(&self, uid: &str, season: i32, limit: usize) -> Result<Vec<OrderRecord>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, symbol, side, quantity_micros, currency, fill_price_cents, total_cents,
                         epoch_us(created_at), epoch_us(filled_at), order_type, commission_cents
-                 FROM orders WHERE firebase_uid = ? ORDER BY id DESC LIMIT ?",
+                 FROM orders WHERE firebase_uid = ? AND season = ? ORDER BY id DESC LIMIT ?",
             )?;
-            let rows = stmt.query_map(duckdb::params![uid, limit as i64], |r| {
+            let rows = stmt.query_map(duckdb::params![uid, season, limit as i64], |r| {
                 Ok(OrderRecord {
                     id: r.get(0)?,
                     firebase_uid: uid.to_string(),
@@ -194,22 +203,23 @@ impl Store {
     /// row is checked against the history before it: its recorded cash is the opening balance
     /// plus the net of all orders up to it in that currency (and never negative), and its
     /// recorded position is the net quantity of all orders up to it in that symbol. The
-    /// current balances and positions are the latest rows, so they are checked too.
+    /// current balances and positions are the latest rows, so they are checked too. Each season
+    /// is a ledger of its own: archived seasons are checked like the current one.
     pub fn check_ledger(&self) -> Result<Vec<String>> {
         self.read(|c| {
             let mut stmt = c.prepare(
                 "WITH running AS (
-                     SELECT id, firebase_uid, currency, symbol, cash_after_cents, position_after_micros,
+                     SELECT id, season, firebase_uid, currency, symbol, cash_after_cents, position_after_micros,
                             cost_after_cents,
                             sum(CASE side WHEN 'buy' THEN -total_cents ELSE total_cents END - commission_cents) OVER (
-                                PARTITION BY firebase_uid, currency ORDER BY id ROWS UNBOUNDED PRECEDING) AS net,
+                                PARTITION BY season, firebase_uid, currency ORDER BY id ROWS UNBOUNDED PRECEDING) AS net,
                             sum(CASE side WHEN 'buy' THEN quantity_micros ELSE -quantity_micros END) OVER (
-                                PARTITION BY firebase_uid, symbol ORDER BY id ROWS UNBOUNDED PRECEDING) AS held
+                                PARTITION BY season, firebase_uid, symbol ORDER BY id ROWS UNBOUNDED PRECEDING) AS held
                      FROM orders
                  )
                  SELECT r.id, r.firebase_uid, r.currency, r.symbol, b.starting_cents, r.net::BIGINT,
-                        r.cash_after_cents, r.held::BIGINT, r.position_after_micros, r.cost_after_cents
-                 FROM running r LEFT JOIN opening_balances b USING (firebase_uid, currency)
+                        r.cash_after_cents, r.held::BIGINT, r.position_after_micros, r.cost_after_cents, r.season
+                 FROM running r LEFT JOIN opening_balances b USING (season, firebase_uid, currency)
                  WHERE b.starting_cents IS NULL
                     OR r.cash_after_cents <> b.starting_cents + r.net OR r.cash_after_cents < 0
                     OR r.position_after_micros <> r.held OR r.held < 0
@@ -218,10 +228,11 @@ impl Store {
             )?;
             let rows = stmt.query_map([], |r| {
                 Ok(format!(
-                    "order {} of {} ({} in {}): cash after {} cents, opening {:?} + orders so far {} cents; \
-                     position after {} millionths, orders so far {}; cost after {} cents",
+                    "order {} of {} (season {}, {} in {}): cash after {} cents, opening {:?} + orders so far \
+                     {} cents; position after {} millionths, orders so far {}; cost after {} cents",
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
+                    r.get::<_, i32>(10)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, i64>(6)?,
@@ -234,15 +245,16 @@ impl Store {
             })?;
             let mut breaks = rows.collect::<Result<Vec<_>, _>>()?;
             let mut stmt = c.prepare(
-                "SELECT firebase_uid, count(*) FROM opening_balances GROUP BY ALL HAVING count(*) <> ?
+                "SELECT firebase_uid, season, count(*) FROM opening_balances GROUP BY ALL HAVING count(*) <> ?
                  UNION ALL
-                 SELECT firebase_uid, 0 FROM users ANTI JOIN opening_balances USING (firebase_uid)",
+                 SELECT firebase_uid, NULL, 0 FROM users ANTI JOIN opening_balances USING (firebase_uid)",
             )?;
             let rows = stmt.query_map([Currency::ALL.len() as i64], |r| {
+                let season = r.get::<_, Option<i32>>(1)?.map_or("any season".to_string(), |s| format!("season {s}"));
                 Ok(format!(
-                    "user {} has {} opening balances, expected one per currency ({})",
+                    "user {} has {} opening balances in {season}, expected one per currency ({})",
                     r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
                     Currency::ALL.len()
                 ))
             })?;
@@ -258,21 +270,7 @@ pub fn commit_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
 }
 
 fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
-    if !batch.new_users.is_empty() {
-        let mut users = conn.appender("users")?;
-        for user in &batch.new_users {
-            users.append_row(duckdb::params![user.uid, ts_value(user.at)])?;
-        }
-        users.flush()?;
-        let mut opening = conn.appender("opening_balances")?;
-        for user in &batch.new_users {
-            for currency in Currency::ALL {
-                let cash = user.starting_cash.get(&currency).copied().unwrap_or_default();
-                opening.append_row(duckdb::params![user.uid, currency.code(), to_cents(cash)])?;
-            }
-        }
-        opening.flush()?;
-    }
+    write_new_users(conn, &batch.new_users, batch.season)?;
     if !batch.orders.is_empty() {
         let mut orders = conn.appender("orders")?;
         for FilledOrder { order: o, cash_after, position_after } in &batch.orders {
@@ -292,12 +290,13 @@ fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
                 to_cents(*cash_after),
                 to_micros(position_after.quantity),
                 to_cents(position_after.cost_basis),
-                to_cents(o.commission)
+                to_cents(o.commission),
+                batch.season
             ])?;
         }
         orders.flush()?;
     }
-    super::orders::append_order_events(conn, &batch.order_events)?;
+    super::orders::append_order_events(conn, &batch.order_events, batch.season)?;
     if !batch.joins.is_empty() {
         let mut joins = conn.appender("class_members")?;
         for (uid, at) in &batch.joins {
@@ -315,5 +314,26 @@ fn write_ledger(conn: &Connection, batch: &LedgerBatch) -> Result<()> {
                 .execute(duckdb::params![uid, symbol])?,
         };
     }
+    Ok(())
+}
+
+/// Opens accounts in `season`: their opening balances, and a `users` row for those never seen.
+pub(super) fn write_new_users(conn: &Connection, new_users: &[NewUser], season: i32) -> Result<()> {
+    if new_users.is_empty() {
+        return Ok(());
+    }
+    let mut users = conn.appender("users")?;
+    for user in new_users.iter().filter(|u| u.first) {
+        users.append_row(duckdb::params![user.uid, ts_value(user.at)])?;
+    }
+    users.flush()?;
+    let mut opening = conn.appender("opening_balances")?;
+    for user in new_users {
+        for currency in Currency::ALL {
+            let cash = user.starting_cash.get(&currency).copied().unwrap_or_default();
+            opening.append_row(duckdb::params![user.uid, currency.code(), to_cents(cash), season])?;
+        }
+    }
+    opening.flush()?;
     Ok(())
 }

@@ -148,7 +148,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = version_1_file(dir.path(), 981_000);
         let store = Store::open(&path, "128MB", 1).unwrap();
-        let state = store.load_ledger().unwrap();
+        let state = store.load_ledger(1).unwrap();
         let amy = &state.accounts["amy"];
         assert_eq!(amy.balance(Currency::Usd), dec!(9810));
         assert_eq!(amy.balance(Currency::Inr), dec!(8749.99));
@@ -158,12 +158,12 @@ mod tests {
         assert_eq!(amy.positions.len(), 2, "a sold-out position stays closed");
         assert_eq!(state.next_order_id, 6);
         assert_eq!(store.check_ledger().unwrap(), Vec::<String>::new());
-        assert_eq!(store.orders_of("amy", 10).unwrap().len(), 5);
+        assert_eq!(store.orders_of("amy", 1, 10).unwrap().len(), 5);
         store.close().unwrap();
 
         // Opening it again changes nothing.
         let store = Store::open(&path, "128MB", 1).unwrap();
-        assert_eq!(store.load_ledger().unwrap().accounts["amy"], *amy);
+        assert_eq!(store.load_ledger(1).unwrap().accounts["amy"], *amy);
     }
 
     #[test]

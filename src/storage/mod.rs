@@ -18,6 +18,7 @@ mod migrate_v1;
 pub mod orders;
 pub mod profiles;
 mod schema;
+pub mod seasons;
 mod writes;
 
 pub use history::HistoryWindow;
@@ -155,6 +156,7 @@ impl Store {
             }
         }
         conn.execute_batch(class::CREATE)?;
+        conn.execute_batch(seasons::CREATE)?;
         conn.execute_batch(schema::LEDGER_VIEWS)?;
         let writer = conn.try_clone()?;
         writer.execute_batch(schema::CREATE_STAGING)?;

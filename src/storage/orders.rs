@@ -64,7 +64,7 @@ pub enum OrderFilter {
     All,
 }
 
-pub(super) fn append_order_events(conn: &Connection, events: &[OrderEvent]) -> Result<()> {
+pub(super) fn append_order_events(conn: &Connection, events: &[OrderEvent], season: i32) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -105,6 +105,7 @@ pub(super) fn append_order_events(conn: &Connection, events: &[OrderEvent]) -> R
             o.expires_at.map(ts_value),
             o.fill.map(|f| ts_value(f.at)),
             o.fill.map_or(0, |f| to_cents(f.commission)),
+            season,
         ])?;
     }
     rows.flush()?;
@@ -170,16 +171,17 @@ fn order_of_row(r: &Row<'_>) -> duckdb::Result<OrderInfo> {
 }
 
 impl Store {
-    /// Every open order in placement order, the id the next event takes, and the least id the
-    /// next order may take (orders that never filled have ids too).
-    pub fn load_open_orders(&self) -> Result<(Vec<OrderInfo>, i64, i64)> {
+    /// Every open order of `season` in placement order, the id the next event takes, and the
+    /// least id the next order may take (orders that never filled have ids too; ids run on
+    /// across seasons). Orders left open when a season ended stay as they were, in it.
+    pub fn load_open_orders(&self, season: i32) -> Result<(Vec<OrderInfo>, i64, i64)> {
         self.read(|c| {
             let mut stmt = c.prepare(&format!(
-                "SELECT {EVENT_COLUMNS} FROM order_events
+                "SELECT {EVENT_COLUMNS} FROM order_events WHERE season = ?
                  QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY event_id DESC) = 1 AND status = 'new'
                  ORDER BY order_id"
             ))?;
-            let open = stmt.query_map([], order_of_row)?.collect::<Result<Vec<_>, _>>()?;
+            let open = stmt.query_map([season], order_of_row)?.collect::<Result<Vec<_>, _>>()?;
             let (next_event, next_order) = c.query_row(
                 "SELECT coalesce(max(event_id), 0) + 1, coalesce(max(order_id), 0) + 1 FROM order_events",
                 [],
@@ -189,24 +191,25 @@ impl Store {
         })
     }
 
-    /// One of a user's orders as it stands now.
-    pub fn order_of(&self, uid: &str, id: i64) -> Result<Option<OrderInfo>> {
+    /// One of a user's orders in `season` as it stands now.
+    pub fn order_of(&self, uid: &str, id: i64, season: i32) -> Result<Option<OrderInfo>> {
         let listed = self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT * FROM (
-                     SELECT {EVENT_COLUMNS} FROM order_events WHERE firebase_uid = ? AND order_id = ?
+                     SELECT {EVENT_COLUMNS} FROM order_events WHERE firebase_uid = ? AND order_id = ? AND season = ?
                      ORDER BY event_id DESC LIMIT 1)
                  UNION ALL
-                 SELECT {MARKET_COLUMNS} FROM orders WHERE firebase_uid = ? AND id = ? AND order_type = 'market'"
+                 SELECT {MARKET_COLUMNS} FROM orders
+                 WHERE firebase_uid = ? AND id = ? AND season = ? AND order_type = 'market'"
             ))?;
-            let rows = stmt.query_map(duckdb::params![uid, id, uid, id], order_of_row)?;
+            let rows = stmt.query_map(duckdb::params![uid, id, season, uid, id, season], order_of_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })?;
         Ok(listed.into_iter().next())
     }
 
-    /// A user's orders, newest first.
-    pub fn orders_listed(&self, uid: &str, filter: OrderFilter, limit: usize) -> Result<Vec<OrderInfo>> {
+    /// A user's orders in `season`, newest first.
+    pub fn orders_listed(&self, uid: &str, filter: OrderFilter, season: i32, limit: usize) -> Result<Vec<OrderInfo>> {
         let status = match filter {
             OrderFilter::Open => "status = 'new'",
             OrderFilter::Closed => "status <> 'new'",
@@ -216,21 +219,23 @@ impl Store {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT * FROM (
-                     SELECT {EVENT_COLUMNS} FROM order_events WHERE firebase_uid = ?
+                     SELECT {EVENT_COLUMNS} FROM order_events WHERE firebase_uid = ? AND season = ?
                      QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY event_id DESC) = 1)
                  WHERE {status}
                  UNION ALL
-                 SELECT {MARKET_COLUMNS} FROM orders WHERE firebase_uid = ? AND order_type = 'market' AND {market}
+                 SELECT {MARKET_COLUMNS} FROM orders
+                 WHERE firebase_uid = ? AND season = ? AND order_type = 'market' AND {market}
                  ORDER BY 1 DESC LIMIT ?"
             ))?;
-            let rows = stmt.query_map(duckdb::params![uid, uid, limit as i64], order_of_row)?;
+            let rows = stmt.query_map(duckdb::params![uid, season, uid, season, limit as i64], order_of_row)?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
 
     /// Lists broken lifecycle invariants: an event after a final one (a fill of a canceled
     /// order, a second fill), a fill whose ledger row is missing or disagrees, one ledger row
-    /// filling two orders, and open orders holding more cash or quantity than the user has.
+    /// filling two orders, an order's events in two seasons or its fill in another one, and open
+    /// orders holding more cash or quantity than the user has in their season.
     pub fn check_orders(&self) -> Result<Vec<String>> {
         self.read(|c| {
             let mut stmt = c.prepare(
@@ -243,9 +248,11 @@ impl Store {
                      SELECT * FROM order_events
                      QUALIFY row_number() OVER (PARTITION BY order_id ORDER BY event_id DESC) = 1 AND status = 'new'),
                  held_cash AS (
-                     SELECT firebase_uid, currency, sum(held) AS held FROM open_orders WHERE side = 'buy' GROUP BY ALL),
+                     SELECT season, firebase_uid, currency, sum(held) AS held FROM open_orders
+                     WHERE side = 'buy' GROUP BY ALL),
                  held_quantity AS (
-                     SELECT firebase_uid, symbol, sum(held) AS held FROM open_orders WHERE side = 'sell' GROUP BY ALL)
+                     SELECT season, firebase_uid, symbol, sum(held) AS held FROM open_orders
+                     WHERE side = 'sell' GROUP BY ALL)
                  SELECT format('order {} has an event after it was closed (event {})', order_id, event_id)
                  FROM ranked WHERE closed_before > 0
                  UNION ALL
@@ -253,19 +260,23 @@ impl Store {
                                CASE WHEN o.id IS NULL THEN 'does not exist' ELSE 'disagrees' END)
                  FROM order_events e LEFT JOIN orders o ON o.id = e.fill_id
                  WHERE e.status = 'filled' AND (o.id IS NULL OR o.firebase_uid <> e.firebase_uid
-                       OR o.quantity_micros <> e.quantity_micros OR o.total_cents <> e.total_cents)
+                       OR o.quantity_micros <> e.quantity_micros OR o.total_cents <> e.total_cents
+                       OR o.season <> e.season)
+                 UNION ALL
+                 SELECT format('order {} has events in seasons {}', order_id, string_agg(DISTINCT season::VARCHAR, ', '))
+                 FROM order_events GROUP BY order_id HAVING count(DISTINCT season) > 1
                  UNION ALL
                  SELECT format('ledger row {} fills {} orders', fill_id, count(DISTINCT order_id))
                  FROM order_events WHERE fill_id IS NOT NULL GROUP BY fill_id HAVING count(DISTINCT order_id) > 1
                  UNION ALL
-                 SELECT format('open orders of {} hold {} cents of {} but the balance is {}', h.firebase_uid, h.held,
-                               h.currency, coalesce(b.cash_cents, 0))
-                 FROM held_cash h LEFT JOIN balances b USING (firebase_uid, currency)
+                 SELECT format('open orders of {} in season {} hold {} cents of {} but the balance is {}',
+                               h.firebase_uid, h.season, h.held, h.currency, coalesce(b.cash_cents, 0))
+                 FROM held_cash h LEFT JOIN balances b USING (season, firebase_uid, currency)
                  WHERE h.held > coalesce(b.cash_cents, 0)
                  UNION ALL
-                 SELECT format('open orders of {} hold {} millionths of {} but the position is {}', h.firebase_uid,
-                               h.held, h.symbol, coalesce(p.quantity_micros, 0))
-                 FROM held_quantity h LEFT JOIN positions p USING (firebase_uid, symbol)
+                 SELECT format('open orders of {} in season {} hold {} millionths of {} but the position is {}',
+                               h.firebase_uid, h.season, h.held, h.symbol, coalesce(p.quantity_micros, 0))
+                 FROM held_quantity h LEFT JOIN positions p USING (season, firebase_uid, symbol)
                  WHERE h.held > coalesce(p.quantity_micros, 0)",
             )?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;

@@ -3,7 +3,8 @@
 //!
 //! A sell's gain is computed from the ledger alone: every order row records the position's
 //! cost after it, so the cost a sell closes is the drop of that cost from the row before it
-//! in the same symbol, and the sell gained when its proceeds exceed that cost.
+//! in the same symbol and season, and the sell gained when its proceeds exceed that cost. A
+//! profile's figures span every season: they are the student's record, not a season's standing.
 
 use super::{Result, Store, ts_value};
 use crate::domain::time::Timestamp;
@@ -30,7 +31,7 @@ fn stats_sql(filter: &str) -> String {
         "WITH fills AS (
              SELECT firebase_uid, side, total_cents, commission_cents, filled_at,
                     cost_after_cents - lag(cost_after_cents, 1, 0) OVER (
-                        PARTITION BY firebase_uid, symbol ORDER BY id) AS cost_change
+                        PARTITION BY firebase_uid, season, symbol ORDER BY id) AS cost_change
              FROM orders WHERE {filter}),
          counted AS (
              SELECT firebase_uid, count(*) AS trades, count(*) FILTER (WHERE side = 'sell') AS round_trips,
@@ -164,6 +165,7 @@ mod tests {
             uid: uid.into(),
             at: Timestamp(0),
             starting_cash: Currency::ALL.map(|c| (c, Decimal::from(10_000))).into(),
+            first: true,
         });
         use Side::{Buy, Sell};
         let orders = vec![

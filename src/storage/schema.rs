@@ -115,18 +115,19 @@ CREATE TABLE IF NOT EXISTS watchlist (
 );
 ";
 
-/// Balances and positions, derived from the ledger: the opening cash unless an order has
-/// moved it since, and the position the latest order in each symbol left (open ones only).
+/// Balances and positions per season, derived from the ledger: the opening cash unless an
+/// order has moved it since, and the position the latest order in each symbol left (open ones
+/// only). The current season's are those of `max(season)`.
 pub const LEDGER_VIEWS: &str = "
 CREATE OR REPLACE VIEW balances AS
-SELECT b.firebase_uid, b.currency, b.starting_cents, coalesce(o.cash_cents, b.starting_cents) AS cash_cents
+SELECT b.season, b.firebase_uid, b.currency, b.starting_cents, coalesce(o.cash_cents, b.starting_cents) AS cash_cents
 FROM opening_balances b
 LEFT JOIN (
-    SELECT firebase_uid, currency, arg_max(cash_after_cents, id) AS cash_cents FROM orders GROUP BY ALL
-) o USING (firebase_uid, currency);
+    SELECT season, firebase_uid, currency, arg_max(cash_after_cents, id) AS cash_cents FROM orders GROUP BY ALL
+) o USING (season, firebase_uid, currency);
 CREATE OR REPLACE VIEW positions AS
 SELECT * FROM (
-    SELECT firebase_uid, symbol, arg_max(position_after_micros, id) AS quantity_micros,
+    SELECT season, firebase_uid, symbol, arg_max(position_after_micros, id) AS quantity_micros,
            arg_max(cost_after_cents, id) AS cost_cents
     FROM orders GROUP BY ALL
 ) WHERE quantity_micros > 0;

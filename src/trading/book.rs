@@ -327,9 +327,9 @@ mod tests {
         );
 
         tick(&t, 99.5, 1).await;
-        assert_eq!(t.order("u", placed.order.id).unwrap().status, OrderStatus::New);
+        assert_eq!(t.order("u", placed.order.id, None).unwrap().status, OrderStatus::New);
         tick(&t, 98.75, 2).await;
-        let filled = t.order("u", placed.order.id).unwrap();
+        let filled = t.order("u", placed.order.id, None).unwrap();
         assert_eq!(filled.status, OrderStatus::Filled);
         assert_eq!(filled.fill.map(|f| (f.price, f.total)), Some((dec!(98.75), dec!(197.50))));
         let account = t.portfolio("u").unwrap().account.clone();
@@ -355,7 +355,7 @@ mod tests {
         assert_eq!(t.portfolio("u").unwrap().account.held_quantity["AAPL"], dec!(3));
         tick(&t, 124.99, 4).await;
         tick(&t, 125.01, 5).await;
-        let filled = t.order("u", kept.order.id).unwrap();
+        let filled = t.order("u", kept.order.id, None).unwrap();
         assert_eq!(filled.fill.map(|f| f.price), Some(dec!(125.01)));
         assert!(filled.fill.unwrap().fill_id > kept.order.id, "the fill takes a fresh ledger row");
         assert_eq!(store.check_orders().unwrap(), Vec::<String>::new());
@@ -374,9 +374,9 @@ mod tests {
         let placed = t.place(stop).await.unwrap();
         assert_eq!(placed.order.held, dec!(9922.50), "105 x 1.05 x 90");
         tick(&t, 104.99, 1).await;
-        assert_eq!(t.order("u", placed.order.id).unwrap().status, OrderStatus::New);
+        assert_eq!(t.order("u", placed.order.id, None).unwrap().status, OrderStatus::New);
         tick(&t, 112.0, 2).await; // 90 x 112 = 10,080: more than the 10,000 there is
-        let rejected = t.order("u", placed.order.id).unwrap();
+        let rejected = t.order("u", placed.order.id, None).unwrap();
         assert_eq!(rejected.status, OrderStatus::Rejected);
         assert!(rejected.reason.unwrap().contains("Insufficient funds"));
         let account = t.portfolio("u").unwrap().account.clone();
@@ -499,7 +499,7 @@ mod tests {
                     }
                 }
                 let account = t.portfolio("u").unwrap().account.clone();
-                let orders = t.orders_listed("u", OrderFilter::All, 1_000).unwrap();
+                let orders = t.orders_listed("u", OrderFilter::All, 1_000, None).unwrap();
                 let (mut held_cash, mut held_quantity, mut cash) = (Decimal::ZERO, Decimal::ZERO, Decimal::from(10_000));
                 let mut quantity = Decimal::ZERO;
                 for o in &orders {

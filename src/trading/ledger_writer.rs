@@ -1,7 +1,7 @@
 //! The single ledger writer: a thread that owns every account, applies requests in arrival
 //! order, and group-commits them.
 
-use super::book::{Book, GroupOrders, Resting};
+use super::book::{Book, GroupOrders};
 use super::inbox::TickInbox;
 use super::{Command, Placed, Portfolio, TradeError, Trading, market_order};
 use crate::class::Classroom;
@@ -17,7 +17,7 @@ use crate::storage::{Fault, StorageError, Store};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests waiting for the writer before senders wait too: a few commits' worth.
@@ -79,8 +79,14 @@ pub(super) struct State {
     pub book: Book,
     pub next_event_id: i64,
     pub inbox: Arc<TickInbox>,
-    /// Students who joined the class.
+    /// Students who joined the class (in any season).
     pub members: HashSet<String>,
+    /// Users of any season.
+    pub registered: HashSet<String>,
+    /// The season being played, and its lock as the service shares it: held for writing while
+    /// the season changes, so readers see one season's portfolios whole.
+    pub season: i32,
+    pub season_lock: Arc<RwLock<i32>>,
 }
 
 /// Changes of one group, with what the touched users looked like before it (for rollback).
@@ -97,32 +103,13 @@ pub(super) struct Group {
 impl LedgerWriter {
     /// Loads the ledger, starts the writer thread and returns the service in front of it.
     pub fn start(self) -> Result<Trading, TradeError> {
-        let mut loaded = self.store.load_ledger()?;
-        let (open_orders, next_event_id, next_order_id) = self.store.load_open_orders()?;
+        let season = self.store.current_season()?;
         let members = self.store.class_members()?;
         let conn = self.store.ledger_connection()?;
         let (sender, mut receiver) = mpsc::channel(QUEUE_CAPACITY);
         let inbox = Arc::new(TickInbox::new(self.universe.len(), &sender));
-        let mut book = Book::default();
-        for info in open_orders {
-            let Some(instrument) = self.universe.find(&info.symbol) else { continue };
-            // Restored orders are checked from the first live tick on; nothing is replayed.
-            let resting = Resting::of(&info, book.share(&info.firebase_uid), instrument, Timestamp(i64::MIN));
-            let account = loaded.accounts.entry(info.firebase_uid).or_default();
-            let hold = resting.hold(&self.universe);
-            if let Err(e) = account.hold(&hold) {
-                // Only a damaged file gets here (`finlearn check` names it); keep the order held.
-                tracing::error!(order = resting.id, error = %e, "an open order holds more than is there");
-                account.force_hold(&hold);
-            }
-            inbox.count(instrument, 1);
-            book.insert(resting);
-        }
+        let loaded = self.load_season(season, &inbox)?;
         let portfolios: Arc<DashMap<String, Arc<Portfolio>>> = Arc::new(DashMap::new());
-        for (uid, account) in &loaded.accounts {
-            let watchlist = loaded.watchlists.get(uid).cloned().unwrap_or_default();
-            portfolios.insert(uid.clone(), Arc::new(Portfolio { account: account.clone(), watchlist }));
-        }
         let trading = Trading {
             universe: self.universe.clone(),
             store: self.store.clone(),
@@ -131,17 +118,22 @@ impl LedgerWriter {
             metrics: self.metrics.clone(),
             class: self.class.clone(),
             inbox: inbox.clone(),
+            season: Arc::new(RwLock::new(season)),
             stopped: Default::default(),
         };
         let mut state = State {
-            accounts: loaded.accounts,
-            watchlists: loaded.watchlists,
-            next_order_id: loaded.next_order_id.max(next_order_id),
-            book,
-            next_event_id,
+            accounts: HashMap::new(),
+            watchlists: HashMap::new(),
+            registered: HashSet::new(),
+            next_order_id: 0,
+            book: Book::default(),
+            next_event_id: 0,
             inbox,
             members,
+            season,
+            season_lock: trading.season.clone(),
         };
+        state.install(loaded, &portfolios);
         let (done, stopped) = std::sync::mpsc::channel();
         *trading.stopped.lock().expect("stopped") = Some(stopped);
         std::thread::Builder::new()
@@ -177,18 +169,33 @@ impl LedgerWriter {
         receiver: &mut mpsc::Receiver<Command>,
         portfolios: &DashMap<String, Arc<Portfolio>>,
     ) -> Result<(), StorageError> {
-        while let Some(first) = receiver.blocking_recv() {
+        let mut next = receiver.blocking_recv();
+        while let Some(first) = next.take() {
+            if let Command::Season { change, reply } = first {
+                let _ = reply.send(self.change_season(conn, state, portfolios, change)?);
+                next = receiver.blocking_recv();
+                continue;
+            }
             let mut group = Group::default();
+            group.batch.season = state.season;
             group.orders.ids_before = (state.next_order_id, state.next_event_id);
             self.drain_ticks(state, &mut group);
             self.apply(state, &mut group, first);
             while group.replies.len() < MAX_GROUP {
                 match receiver.try_recv() {
+                    // A season changes between groups, never inside one.
+                    Ok(command @ Command::Season { .. }) => {
+                        next = Some(command);
+                        break;
+                    }
                     Ok(command) => self.apply(state, &mut group, command),
                     Err(_) => break,
                 }
             }
             self.commit(conn, state, group, portfolios)?;
+            if next.is_none() {
+                next = receiver.blocking_recv();
+            }
         }
         Ok(())
     }
@@ -203,7 +210,13 @@ impl LedgerWriter {
         if !state.accounts.contains_key(uid) {
             let now = self.clock.now();
             let opening = self.class.opening();
-            group.batch.new_users.push(NewUser { uid: uid.to_string(), at: now, starting_cash: opening.cash.clone() });
+            let first = state.registered.insert(uid.to_string());
+            group.batch.new_users.push(NewUser {
+                uid: uid.to_string(),
+                at: now,
+                starting_cash: opening.cash.clone(),
+                first,
+            });
             state.accounts.insert(uid.to_string(), opening);
         }
     }
@@ -329,6 +342,9 @@ impl LedgerWriter {
                 }
                 for uid in &group.joined {
                     state.members.remove(uid);
+                }
+                for user in group.batch.new_users.iter().filter(|u| u.first) {
+                    state.registered.remove(&user.uid);
                 }
                 self.undo(state, group.orders);
                 let detail = match e.fault() {

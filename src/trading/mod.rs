@@ -16,6 +16,7 @@ mod ledger_writer;
 mod matching;
 mod placing;
 mod request;
+mod seasons;
 
 use crate::class::Classroom;
 use crate::domain::account::{Account, Refusal, Side};
@@ -29,12 +30,13 @@ use crate::storage::orders::{OrderFill, OrderFilter, OrderInfo};
 use crate::storage::{StorageError, Store};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use tokio::sync::{mpsc, oneshot};
 
 pub use inbox::TickInbox;
 pub use ledger_writer::{Announce, LedgerWriter, OrderLimits, QuoteSource};
 pub use request::{OrderRequest, Replacement};
+pub use seasons::{SeasonChange, SeasonSwitch};
 
 /// Longest accepted `firebase_uid`.
 pub const MAX_UID_LEN: usize = 128;
@@ -75,6 +77,12 @@ pub enum TradeError {
     BadUid,
     #[error("No fresh price for {0}: the market feed has stalled; try again shortly")]
     StalePrice(String),
+    #[error("There is no season {0}")]
+    UnknownSeason(i32),
+    #[error("There is no archived season to restore")]
+    NoArchivedSeason,
+    #[error("Season {0} has orders already: its reset can no longer be undone")]
+    SeasonHasOrders(i32),
     #[error("The ledger is unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -104,6 +112,9 @@ impl TradeError {
             TradeError::UnknownMarket(_) => "unknown_market",
             TradeError::BadUid => "bad_uid",
             TradeError::StalePrice(_) => "stale_price",
+            TradeError::UnknownSeason(_) => "unknown_season",
+            TradeError::NoArchivedSeason => "no_archived_season",
+            TradeError::SeasonHasOrders(_) => "season_has_orders",
             TradeError::Unavailable(_) => "unavailable",
             TradeError::Storage(_) => "storage",
         }
@@ -189,6 +200,11 @@ pub(crate) enum Command {
     },
     /// Ticks are waiting in the inbox.
     Ticks,
+    /// Ends or restores a season (between groups).
+    Season {
+        change: SeasonChange,
+        reply: oneshot::Sender<Result<SeasonSwitch, TradeError>>,
+    },
     /// Joins the class with its code.
     Join {
         uid: String,
@@ -213,6 +229,8 @@ pub struct Trading {
     /// them (not registered until they act).
     class: Arc<Classroom>,
     inbox: Arc<TickInbox>,
+    /// The season being played; the writer holds it for writing while the season changes.
+    season: Arc<RwLock<i32>>,
     /// Told when the writer thread has let go of the database (taken once, by shutdown).
     stopped: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
@@ -285,22 +303,60 @@ impl Trading {
     /// An order the writer no longer holds open: closed, or not this user's.
     async fn closed_order(&self, uid: &str, id: i64) -> Result<OrderInfo, TradeError> {
         let (store, owned) = (self.store.clone(), uid.to_string());
-        let found = tokio::task::spawn_blocking(move || store.order_of(&owned, id))
+        let season = self.season();
+        let found = tokio::task::spawn_blocking(move || store.order_of(&owned, id, season))
             .await
             .map_err(|e| TradeError::Unavailable(e.to_string()))??;
         found.ok_or(TradeError::OrderNotFound(id))
     }
 
-    /// One of the user's orders. Blocking (a database read).
-    pub fn order(&self, uid: &str, id: i64) -> Result<OrderInfo, TradeError> {
+    /// One of the user's orders in a season (the current one by default). Blocking (a
+    /// database read).
+    pub fn order(&self, uid: &str, id: i64, season: Option<i32>) -> Result<OrderInfo, TradeError> {
         validate_uid(uid)?;
-        self.store.order_of(uid, id)?.ok_or(TradeError::OrderNotFound(id))
+        let season = self.season_or_current(season)?;
+        self.store.order_of(uid, id, season)?.ok_or(TradeError::OrderNotFound(id))
     }
 
-    /// The user's orders, newest first. Blocking (a database read).
-    pub fn orders_listed(&self, uid: &str, filter: OrderFilter, limit: usize) -> Result<Vec<OrderInfo>, TradeError> {
+    /// The user's orders in a season (the current one by default), newest first. Blocking (a
+    /// database read).
+    pub fn orders_listed(
+        &self,
+        uid: &str,
+        filter: OrderFilter,
+        limit: usize,
+        season: Option<i32>,
+    ) -> Result<Vec<OrderInfo>, TradeError> {
         validate_uid(uid)?;
-        Ok(self.store.orders_listed(uid, filter, limit.min(MAX_ORDERS_LISTED))?)
+        let season = self.season_or_current(season)?;
+        Ok(self.store.orders_listed(uid, filter, season, limit.min(MAX_ORDERS_LISTED))?)
+    }
+
+    /// The season being played.
+    pub fn season(&self) -> i32 {
+        *self.season.read().expect("season")
+    }
+
+    /// `season` when it exists, else the current one; a season that does not exist is refused.
+    pub fn season_or_current(&self, season: Option<i32>) -> Result<i32, TradeError> {
+        let current = self.season();
+        match season {
+            None => Ok(current),
+            Some(s) if (1..=current).contains(&s) => Ok(s),
+            Some(s) => Err(TradeError::UnknownSeason(s)),
+        }
+    }
+
+    /// Ends the current season or undoes the last reset; resolves once committed.
+    pub async fn change_season(&self, change: SeasonChange) -> Result<SeasonSwitch, TradeError> {
+        self.send(|reply| Command::Season { change, reply }).await
+    }
+
+    /// The season being played and every portfolio in it, read while no season change can
+    /// happen: `f` runs holding the season (a round of value snapshots records in it).
+    pub fn with_season<T>(&self, f: impl FnOnce(i32, Vec<(String, Arc<Portfolio>)>) -> T) -> T {
+        let season = self.season.read().expect("season");
+        f(*season, self.portfolios())
     }
 
     /// The user's portfolio; a user never seen before gets the opening state (reads do not
@@ -324,10 +380,12 @@ impl Trading {
         Ok(symbol)
     }
 
-    /// The user's filled orders, newest first. Blocking (a database read).
-    pub fn orders(&self, uid: &str, limit: usize) -> Result<Vec<OrderRecord>, TradeError> {
+    /// The user's filled orders in a season (the current one by default), newest first.
+    /// Blocking (a database read).
+    pub fn orders(&self, uid: &str, limit: usize, season: Option<i32>) -> Result<Vec<OrderRecord>, TradeError> {
         validate_uid(uid)?;
-        Ok(self.store.orders_of(uid, limit.min(MAX_ORDERS_LISTED))?)
+        let season = self.season_or_current(season)?;
+        Ok(self.store.orders_of(uid, season, limit.min(MAX_ORDERS_LISTED))?)
     }
 
     /// Joins the class with its join code (any code when the class has none).

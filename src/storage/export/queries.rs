@@ -86,12 +86,13 @@ pub(super) fn candles(range: &ExportRange) -> String {
     )
 }
 
-/// The ledger: one row per fill. `fill_id` is the id the portfolio's order list shows;
+/// The ledger: one row per fill, of every season (`season` says which). `fill_id` is the id the portfolio's order list shows;
 /// `order_id` the one the order routes show (a market order's is its fill's).
 pub(super) fn orders(range: &ExportRange) -> String {
     let columns = [
         Sql("o.id", "fill_id"),
         Sql("coalesce(e.order_id, o.id)", "order_id"),
+        Sql("o.season", "season"),
         Plain("o.firebase_uid"),
         Plain("o.symbol"),
         Plain("o.currency"),
@@ -124,6 +125,7 @@ pub(super) fn order_events(range: &ExportRange) -> String {
         Plain("event_id"),
         Plain("order_id"),
         Utc("updated_at", "time"),
+        Plain("season"),
         Plain("event"),
         Plain("status"),
         Plain("reason"),
@@ -155,7 +157,7 @@ pub(super) fn order_events(range: &ExportRange) -> String {
 /// The value snapshots behind the standings and performance charts: each student's value at
 /// each snapshot, in cents of the class's reporting currency.
 pub(super) fn standings(range: &ExportRange) -> String {
-    let columns = [Utc("ts", "time"), Plain("firebase_uid"), Money("value_cents", "value")];
+    let columns = [Utc("ts", "time"), Plain("season"), Plain("firebase_uid"), Money("value_cents", "value")];
     format!("SELECT {} FROM value_snapshots WHERE {} ORDER BY ts, firebase_uid", select(&columns), within("ts", range))
 }
 
