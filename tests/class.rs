@@ -359,3 +359,83 @@ async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row
     let (consistent, report) = check(&data);
     assert!(!consistent && report.contains("of ann (season 1,"), "{report}");
 }
+
+#[actix_web::test]
+async fn orders_racing_season_resets_land_whole_in_one_season_and_every_season_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("racing.duckdb");
+    let s = TestServer::start(&config("name = \"Econ 101\""), &data, 14);
+    let clients = 16;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for n in 0..clients {
+        let (base, stop) = (s.base.clone(), stop.clone());
+        tasks.push(actix_web::rt::spawn(async move {
+            let client = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+            let uid = format!("racer-{n}");
+            let mut placed = Vec::new();
+            // Orders flow until the resets are over.
+            for round in 0.. {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let mut order = buy(&uid, "AAPL", "1", "usa");
+                if round % 4 == 3 {
+                    order["order_type"] = json!("limit");
+                    order["limit_price"] = json!(1);
+                    order["time_in_force"] = json!("gtc");
+                }
+                let mut response = client.post(format!("{base}/api/v1/orders/place")).send_json(&order).await.unwrap();
+                let body: Value = response.json().await.unwrap();
+                assert_eq!(response.status().as_u16(), 200, "{body}");
+                placed.push(body["order_id"].as_i64().unwrap());
+                actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+            }
+            (uid, placed)
+        }));
+    }
+    // Three resets while the orders flow; an undo after each is refused once orders landed.
+    let mut refusals = 0;
+    for _ in 0..3 {
+        actix_web::rt::time::sleep(Duration::from_millis(150)).await;
+        let (status, reset) = admin(&s, "POST", "/api/v1/admin/season", None).await;
+        assert_eq!(status, 200, "{reset}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        let (status, undo) = admin(&s, "POST", "/api/v1/admin/season/undo", None).await;
+        match status {
+            409 => refusals += 1,
+            200 => assert_eq!(admin(&s, "POST", "/api/v1/admin/season", None).await.0, 200),
+            _ => panic!("{undo}"),
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut placed = Vec::new();
+    for task in tasks {
+        placed.push(task.await.expect("client finished"));
+    }
+    let seasons = s.get_ok("/api/v1/class/seasons").await.as_array().unwrap().len() as i32;
+    assert_eq!(seasons, 4, "three resets stand");
+    assert!(refusals >= 1, "orders flowed between the resets");
+    for (uid, ids) in &placed {
+        // Every order is in exactly one season, whole: its listing and its fill in the same one.
+        let mut found = Vec::new();
+        for season in 1..=seasons {
+            let orders = s.get_ok(&format!("/api/v1/orders/{uid}?status=all&season={season}")).await;
+            let fills = s.get_ok(&format!("/api/v1/portfolio/orders/{uid}?season={season}")).await;
+            let fill_ids: Vec<i64> = fills.as_array().unwrap().iter().map(|f| f["id"].as_i64().unwrap()).collect();
+            for order in orders.as_array().unwrap() {
+                found.push(order["order_id"].as_i64().unwrap());
+                if order["order_type"] == "market" {
+                    assert!(fill_ids.contains(&order["order_id"].as_i64().unwrap()), "{uid} season {season}: {order}");
+                }
+            }
+        }
+        found.sort();
+        let mut expected = ids.clone();
+        expected.sort();
+        assert_eq!(found, expected, "{uid}'s orders across the seasons");
+    }
+    s.stop();
+    let (consistent, report) = check(&data);
+    assert!(consistent && report.contains("4 seasons"), "{report}");
+}
