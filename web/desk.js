@@ -166,7 +166,8 @@ class Standings {
     if (!doc.paths?.['/api/v1/leaderboard']?.get) return;
     const board = await api('/api/v1/leaderboard?limit=10').catch(() => null);
     if (!Array.isArray(board?.lines)) return;
-    $('#leaders-sub').textContent = `by ${board.sort} · ${board.students} students`;
+    const season = board.season_number ? `season ${board.season_number} · ` : '';
+    $('#leaders-sub').textContent = `${season}by ${board.sort} · ${board.students} students`;
     table($('#leaders'), board.lines, [
       ['rank', '#'], ['nickname', 'Nickname'], ['value', `Value (${board.currency})`, (v) => v.toFixed(2)],
       ['return_percent', 'Return', percent], ['max_drawdown_percent', 'Drawdown', percent],

@@ -293,6 +293,39 @@ test('a crash ordered in the console is seen on the student desk', async (t) => 
   await console_.close();
 });
 
+/** Sends a console operation that takes a confirming second click; answers what it showed. */
+async function confirmOp(console_, op) {
+  const form = console_.locator(`details[data-op="${op}"]`);
+  await form.locator('summary').click();
+  await form.locator('button[type="submit"]').click();
+  await form.locator('.result >> text=Click again to confirm.').waitFor();
+  await form.locator('button[type="submit"]').click();
+  await form.locator('.result pre, .result[data-kind="error"]').waitFor();
+  return form.locator('.result').textContent();
+}
+
+test('a season reset in the console starts the desk afresh, and its undo brings the season back', async () => {
+  const console_ = await open('/teacher', 'season');
+  await console_.fill('#admin-token', ADMIN);
+  await console_.click('#login button[type="submit"]');
+  await console_.waitForSelector('#controls-panel:not([hidden])');
+  await desk.waitForSelector('#positions tr[data-symbol="AAPL"]');
+
+  assert.match(await confirmOp(console_, 'post /api/v1/admin/season'), /"archived": 1/);
+  await desk.waitForFunction(() => /season 2 ·/.test(document.querySelector('#leaders-sub').textContent), null,
+    { timeout: 30_000, polling: 500 });
+  await desk.waitForFunction(() => !document.querySelector('#positions tr[data-symbol="AAPL"]'), null,
+    { timeout: 30_000, polling: 500 });
+  await desk.screenshot({ path: join(ARTIFACTS, 'desk-season-2.png') });
+
+  assert.match(await confirmOp(console_, 'post /api/v1/admin/season/undo'), /"discarded": 2/);
+  await desk.waitForSelector('#positions tr[data-symbol="AAPL"]', { timeout: 30_000 });
+  await desk.waitForFunction(() => /season 1 ·/.test(document.querySelector('#leaders-sub').textContent), null,
+    { timeout: 30_000, polling: 500 });
+  assert.deepEqual(errors.get('season'), [], 'no errors in the console');
+  await console_.close();
+});
+
 test('the desk says the server is unreachable, then reconnects when it is back', async () => {
   await stopServer();
   await desk.waitForSelector('#banner:not([hidden])', { timeout: 10_000 });
