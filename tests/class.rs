@@ -439,3 +439,42 @@ async fn orders_racing_season_resets_land_whole_in_one_season_and_every_season_c
     let (consistent, report) = check(&data);
     assert!(consistent && report.contains("4 seasons"), "{report}");
 }
+
+#[actix_web::test]
+async fn at_the_seasons_end_a_closing_snapshot_is_taken_and_the_standings_freeze_while_prices_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let end = chrono::Utc::now() + chrono::Duration::seconds(6);
+    let class = format!("season_end = \"{}\"\nsnapshot_interval_secs = 3600", end.to_rfc3339());
+    let s = TestServer::start(&config(&class), &dir.path().join("closing.duckdb"), 15);
+    let (status, placed) = s.post("/api/v1/orders/place", buy("ann", "BTC", "0.1", "crypto")).await;
+    assert_eq!(status, 200, "{placed}");
+    assert!(chrono::Utc::now() < end, "the order was placed before the end");
+
+    // No timed round within the hour: the one stored point is the closing snapshot.
+    let started = Instant::now();
+    let performance = loop {
+        let p = s.get_ok("/api/v1/portfolio/performance/ann").await;
+        if chrono::Utc::now() > end && p["points"].as_array().unwrap().len() == 1 {
+            break p;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no closing snapshot: {p}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let closing = &performance["points"][0];
+    assert!(common::assert_timestamp(closing, "time") >= end, "taken at or after the end: {closing}");
+    assert_eq!(performance["value"], closing["value"], "the value is the closing one: {performance}");
+
+    // Prices go on moving; the standings do not.
+    let quote = s.get_ok("/api/v1/market/quote/BTC").await["price"].clone();
+    let started = Instant::now();
+    while s.get_ok("/api/v1/market/quote/BTC").await["price"] == quote {
+        assert!(started.elapsed() < Duration::from_secs(15), "BTC never moved");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1_200)).await; // past one rebuild of the table
+    let board = s.get_ok("/api/v1/leaderboard").await;
+    assert_eq!(board["season"], "ended", "{board}");
+    assert_eq!(board["lines"][0]["value"], closing["value"], "{board}");
+    assert_eq!(s.get_ok("/api/v1/portfolio/performance/ann").await["value"], closing["value"]);
+    s.stop();
+}

@@ -38,8 +38,13 @@ pub async fn run(standings: Arc<Standings>, interval: Duration, shutdown: Cancel
         if state == SeasonState::Ended {
             closed_at = rules.season_end;
         }
+        // The closing round values at the end's prices; others take the standings as last built.
+        let not_before = match state {
+            SeasonState::Ended => rules.season_end.unwrap_or(Timestamp(i64::MIN)),
+            _ => Timestamp(standings.clock.now().0 - super::standings::FRESH_FOR.as_micros() as i64),
+        };
         let taker = standings.clone();
-        match tokio::task::spawn_blocking(move || taker.snapshot()).await {
+        match tokio::task::spawn_blocking(move || taker.snapshot(not_before)).await {
             Ok(Ok(count)) => tracing::debug!(students = count, "value snapshots taken"),
             Ok(Err(e)) => tracing::warn!(error = %e, "value snapshots could not be recorded"),
             Err(e) => tracing::warn!(error = %e, "value snapshots failed"),

@@ -91,6 +91,8 @@ impl Tracks {
 #[derive(Debug, Default)]
 pub struct Table {
     pub season: i32,
+    /// When its values were taken.
+    pub built_at: Timestamp,
     pub lines: Vec<Standing>,
     by_value: Vec<u32>,
     by_return: Vec<u32>,
@@ -98,10 +100,10 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(season: i32, lines: Vec<Standing>) -> Self {
+    fn new(season: i32, built_at: Timestamp, lines: Vec<Standing>) -> Self {
         let order = |key| rank_order(&lines, key);
         let (by_value, by_return, by_sharpe) = (order(SortKey::Value), order(SortKey::Return), order(SortKey::Sharpe));
-        Table { season, lines, by_value, by_return, by_sharpe }
+        Table { season, built_at, lines, by_value, by_return, by_sharpe }
     }
 
     /// The lines in `key`'s order, best first.
@@ -179,24 +181,28 @@ impl Standings {
         crate::domain::account::round_cents(cash) + crate::domain::account::round_cents(positions)
     }
 
-    /// Every registered student's value now, in cents of the reporting currency, recorded in
-    /// the season being played, and the standings' tracks advanced by it. Blocking (appends the
-    /// snapshots).
-    pub fn snapshot(&self) -> Result<usize, StorageError> {
-        let prices = self.reporting_prices();
-        self.trading.with_season(|season, portfolios| {
-            let now = self.clock.now();
-            let values: Vec<(String, i64)> = portfolios
-                .into_iter()
-                .map(|(uid, p)| {
-                    let value = self.fast_value(&p.account, &prices);
-                    (uid, to_cents(value))
-                })
-                .collect();
+    /// Records every student's value as the standings last valued it, in cents of the reporting
+    /// currency, in the season being played, at the moment the table was built, and advances the
+    /// standings' tracks by it. The table is the one the background rebuild keeps (at most
+    /// [`FRESH_FOR`] old), rebuilt first when it was built before `not_before` (the closing
+    /// round takes the season's end): students are valued once however often snapshots are
+    /// taken, and a round costs the append alone. Blocking (appends the snapshots).
+    pub fn snapshot(&self, not_before: Timestamp) -> Result<usize, StorageError> {
+        let kept = self.table.read().expect("table").clone();
+        let table = match kept {
+            Some(table) if table.built_at >= not_before && table.season == self.trading.season() => table,
+            _ => self.rebuild()?,
+        };
+        self.trading.in_season(|season| {
+            if table.season != season {
+                return Ok(0); // the season changed meanwhile: the next round records the new one
+            }
+            let at = table.built_at;
+            let values: Vec<(String, i64)> = table.lines.iter().map(|l| (l.uid.clone(), to_cents(l.value))).collect();
             let mut tracks = self.tracks_of(season)?;
-            self.store.append_snapshots(now, season, &values)?;
+            self.store.append_snapshots(at, season, &values)?;
             for (uid, cents) in &values {
-                tracks.by_uid.entry(uid.clone()).or_default().push(now, as_f64(from_cents(*cents)));
+                tracks.by_uid.entry(uid.clone()).or_default().push(at, as_f64(from_cents(*cents)));
             }
             Ok(values.len())
         })
@@ -254,7 +260,7 @@ impl Standings {
                 self.finish(uid, trades, track, value, opening)
             })
             .collect();
-        let table = Arc::new(Table::new(season, lines));
+        let table = Arc::new(Table::new(season, ended_at, lines));
         self.archived.lock().expect("archived").insert(season, (ended_at, table.clone()));
         Ok(Some(table))
     }
@@ -274,14 +280,14 @@ impl Standings {
         }
     }
 
-    /// One student's line at `prices` (reporting currency, by instrument); once the season has
-    /// ended, at their last snapshot (the standings are frozen).
+    /// One student's line at `prices` (reporting currency, by instrument); once the season's end
+    /// has passed and its closing snapshot is taken, at that snapshot (the standings are frozen).
     fn line(&self, uid: &str, account: &Account, track: &Track, prices: &[Option<Decimal>]) -> Standing {
         let rules = self.class.rules();
         let opening = opening_value(&rules.starting_cash, &self.class.reporting.fx);
-        let frozen = rules.season_state(self.clock.now()) == SeasonState::Ended;
-        let value = match (frozen, track.last) {
-            (true, Some((_, last))) => Decimal::try_from(last).unwrap_or_default().round_dp(2),
+        let ended = rules.season_end.filter(|_| rules.season_state(self.clock.now()) == SeasonState::Ended);
+        let value = match (ended, track.last) {
+            (Some(end), Some((at, last))) if at >= end => Decimal::try_from(last).unwrap_or_default().round_dp(2),
             _ => self.fast_value(account, prices),
         };
         self.finish(uid, account.fills, track, value, opening)
@@ -289,7 +295,9 @@ impl Standings {
 
     fn build(&self) -> Result<Table, StorageError> {
         let prices = self.reporting_prices();
-        self.trading.with_season(|season, portfolios| {
+        self.trading.in_season(|season| {
+            let built_at = self.clock.now();
+            let portfolios = self.trading.portfolios();
             let tracks = self.tracks_of(season)?;
             let lines = portfolios
                 .iter()
@@ -298,7 +306,7 @@ impl Standings {
                     self.line(uid, &p.account, &track, &prices)
                 })
                 .collect();
-            Ok(Table::new(season, lines))
+            Ok(Table::new(season, built_at, lines))
         })
     }
 }

@@ -352,11 +352,12 @@ impl Trading {
         self.send(|reply| Command::Season { change, reply }).await
     }
 
-    /// The season being played and every portfolio in it, read while no season change can
-    /// happen: `f` runs holding the season (a round of value snapshots records in it).
-    pub fn with_season<T>(&self, f: impl FnOnce(i32, Vec<(String, Arc<Portfolio>)>) -> T) -> T {
+    /// Runs `f` with the season being played, holding it: no season change happens meanwhile
+    /// (a round of value snapshots records into the season it valued). `f` must not ask for
+    /// the season again.
+    pub fn in_season<T>(&self, f: impl FnOnce(i32) -> T) -> T {
         let season = self.season.read().expect("season");
-        f(*season, self.portfolios())
+        f(*season)
     }
 
     /// The user's portfolio; a user never seen before gets the opening state (reads do not
