@@ -274,6 +274,9 @@ async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row
     let positions_one = s.get_ok("/api/v1/portfolio/positions/ann").await;
     assert_eq!(positions_one["positions"][0]["quantity"], 3.0, "{positions_one}");
     assert_eq!(wait_for_board(&s, 1, 3).await["season"], "open");
+    // The next season's cash, set while season 1 is played: only accounts opened from now on get it.
+    let cash = json!({"starting_cash": {"USD": 20000, "INR": 10000, "GBP": 10000}});
+    assert_eq!(admin(&s, "PUT", "/api/v1/admin/class", Some(cash)).await.0, 200);
 
     // The reset: season 1 is archived whole and everyone starts season 2 afresh.
     let (status, reset) = admin(&s, "POST", "/api/v1/admin/season", None).await;
@@ -283,7 +286,7 @@ async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row
     let fresh = s.get_ok("/api/v1/portfolio/positions/ann").await;
     assert_eq!(
         (fresh["balances"]["usa"].as_f64(), fresh["positions"].as_array().map(Vec::len)),
-        (Some(10000.0), Some(0))
+        (Some(20000.0), Some(0))
     );
     assert_eq!(s.get_ok("/api/v1/portfolio/positions/bob").await["held"]["balances"]["usa"], 0.0, "no hold carried");
     assert_eq!(s.get_ok("/api/v1/portfolio/watchlist/cal").await["symbols"], json!(["NIFTY 50"]), "watchlists stay");
@@ -296,12 +299,16 @@ async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row
     let (status, gone) = s.send("DELETE", &format!("/api/v1/orders/bob/{resting_id}"), None).await;
     assert_eq!(status, 404, "an archived order is not in play: {gone}");
     let board = wait_for_board(&s, 2, 3).await;
-    assert!(board["lines"].as_array().unwrap().iter().all(|l| l["value"] == 22778.71 && l["trades"] == 0), "{board}");
+    assert!(board["lines"].as_array().unwrap().iter().all(|l| l["value"] == 32778.71 && l["trades"] == 0), "{board}");
     let archived = s.get_ok("/api/v1/leaderboard?season=1&sort=value").await;
     assert_eq!((archived["season"].as_str(), archived["students"].as_u64()), (Some("ended"), Some(3)), "{archived}");
     let trades: Vec<u64> =
         archived["lines"].as_array().unwrap().iter().map(|l| l["trades"].as_u64().unwrap()).collect();
     assert_eq!(trades.iter().sum::<u64>(), 2, "{archived}");
+    // Returns against what each student opened season 1 with (22,778.71 USD), not the new cash.
+    for line in archived["lines"].as_array().unwrap() {
+        assert!(line["return_percent"].as_f64().unwrap().abs() < 1.0, "{archived}");
+    }
     let (status, missing) = s.get("/api/v1/leaderboard?season=3").await;
     assert_eq!((status, missing["code"].as_str()), (404, Some("unknown_season")), "{missing}");
     let seasons = s.get_ok("/api/v1/class/seasons").await;
@@ -476,5 +483,11 @@ async fn at_the_seasons_end_a_closing_snapshot_is_taken_and_the_standings_freeze
     assert_eq!(board["season"], "ended", "{board}");
     assert_eq!(board["lines"][0]["value"], closing["value"], "{board}");
     assert_eq!(s.get_ok("/api/v1/portfolio/performance/ann").await["value"], closing["value"]);
+
+    // Archived days later, the season keeps the standings it froze at.
+    let (status, reset) = admin(&s, "POST", "/api/v1/admin/season", None).await;
+    assert_eq!(status, 200, "{reset}");
+    let archived = s.get_ok("/api/v1/leaderboard?season=1").await;
+    assert_eq!(archived["lines"][0]["value"], closing["value"], "{archived}");
     s.stop();
 }

@@ -12,7 +12,7 @@ const TOKEN_KEY = 'finlearn.admin';
 const STATUS_PATH = '/api/v1/admin/status';
 const STATUS_REFRESH_MS = 5000;
 const MAX_EVENTS = 30;
-const LABELS = { instruments: 'Instruments', users: 'Students', orders: 'Orders', ws_clients: 'Live connections',
+const LABELS = { instruments: 'Instruments', season: 'Season', users: 'Students', orders: 'Orders', ws_clients: 'Live connections',
   database_bytes: 'Database' };
 
 let token = sessionStorage.getItem(TOKEN_KEY) || '';

@@ -14,7 +14,7 @@ use crate::domain::time::{Clock, Timestamp};
 use crate::domain::valuation::{Measures, Track, as_f64, opening_value};
 use crate::storage::ledger::{from_cents, to_cents};
 use crate::storage::{StorageError, Store};
-use crate::trading::{QuoteSource, Trading};
+use crate::trading::{QuoteSource, SeasonMark, Trading};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -72,18 +72,18 @@ pub struct Standings {
 
 /// Every student's track in one season.
 struct Tracks {
-    season: i32,
+    mark: SeasonMark,
     by_uid: HashMap<String, Track>,
 }
 
 impl Tracks {
-    /// The tracks of `season` from its stored snapshots.
-    fn load(store: &Store, season: i32) -> Result<Self, StorageError> {
+    /// The tracks of a season from its stored snapshots.
+    fn load(store: &Store, mark: SeasonMark) -> Result<Self, StorageError> {
         let mut by_uid: HashMap<String, Track> = HashMap::new();
-        for (uid, at, cents) in store.snapshots_since(season, Timestamp(i64::MIN))? {
+        for (uid, at, cents) in store.snapshots_since(mark.number, Timestamp(i64::MIN))? {
             by_uid.entry(uid).or_default().push(at, as_f64(from_cents(cents)));
         }
-        Ok(Tracks { season, by_uid })
+        Ok(Tracks { mark, by_uid })
     }
 }
 
@@ -91,6 +91,9 @@ impl Tracks {
 #[derive(Debug, Default)]
 pub struct Table {
     pub season: i32,
+    /// The season changes before it was built (live tables only): a table of a season undone
+    /// and started again is not served for the new one.
+    changes: u64,
     /// When its values were taken.
     pub built_at: Timestamp,
     pub lines: Vec<Standing>,
@@ -100,10 +103,14 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(season: i32, built_at: Timestamp, lines: Vec<Standing>) -> Self {
+    fn new(mark: SeasonMark, built_at: Timestamp, lines: Vec<Standing>) -> Self {
         let order = |key| rank_order(&lines, key);
         let (by_value, by_return, by_sharpe) = (order(SortKey::Value), order(SortKey::Return), order(SortKey::Sharpe));
-        Table { season, built_at, lines, by_value, by_return, by_sharpe }
+        Table { season: mark.number, changes: mark.changes, built_at, lines, by_value, by_return, by_sharpe }
+    }
+
+    fn of(&self, mark: SeasonMark) -> bool {
+        (self.season, self.changes) == (mark.number, mark.changes)
     }
 
     /// The lines in `key`'s order, best first.
@@ -128,7 +135,7 @@ impl Standings {
         clock: Arc<dyn Clock>,
         nicknames: Arc<dyn Nicknames>,
     ) -> Result<Self, StorageError> {
-        let tracks = Tracks::load(&store, trading.season())?;
+        let tracks = Tracks::load(&store, trading.season_mark())?;
         Ok(Standings {
             class,
             trading,
@@ -143,11 +150,11 @@ impl Standings {
         })
     }
 
-    /// The tracks, of `season` (reloaded when the season changed since they were kept).
-    fn tracks_of(&self, season: i32) -> Result<std::sync::MutexGuard<'_, Tracks>, StorageError> {
+    /// The tracks, of the season `mark` names (reloaded when it changed since they were kept).
+    fn tracks_of(&self, mark: SeasonMark) -> Result<std::sync::MutexGuard<'_, Tracks>, StorageError> {
         let mut tracks = self.tracks.lock().expect("tracks");
-        if tracks.season != season {
-            *tracks = Tracks::load(&self.store, season)?;
+        if tracks.mark != mark {
+            *tracks = Tracks::load(&self.store, mark)?;
         }
         Ok(tracks)
     }
@@ -190,16 +197,17 @@ impl Standings {
     pub fn snapshot(&self, not_before: Timestamp) -> Result<usize, StorageError> {
         let kept = self.table.read().expect("table").clone();
         let table = match kept {
-            Some(table) if table.built_at >= not_before && table.season == self.trading.season() => table,
+            Some(table) if table.built_at >= not_before && table.of(self.trading.season_mark()) => table,
             _ => self.rebuild()?,
         };
-        self.trading.in_season(|season| {
-            if table.season != season {
+        self.trading.in_season(|mark| {
+            if !table.of(mark) {
                 return Ok(0); // the season changed meanwhile: the next round records the new one
             }
+            let season = mark.number;
             let at = table.built_at;
             let values: Vec<(String, i64)> = table.lines.iter().map(|l| (l.uid.clone(), to_cents(l.value))).collect();
-            let mut tracks = self.tracks_of(season)?;
+            let mut tracks = self.tracks_of(mark)?;
             self.store.append_snapshots(at, season, &values)?;
             for (uid, cents) in &values {
                 tracks.by_uid.entry(uid.clone()).or_default().push(at, as_f64(from_cents(*cents)));
@@ -211,7 +219,7 @@ impl Standings {
     /// The table as last rebuilt (built now if it never was, or was of another season).
     pub fn table(&self) -> Result<Arc<Table>, StorageError> {
         if let Some(table) = self.table.read().expect("table").as_ref()
-            && table.season == self.trading.season()
+            && table.of(self.trading.season_mark())
         {
             return Ok(table.clone());
         }
@@ -230,26 +238,25 @@ impl Standings {
     pub fn of(&self, uid: &str) -> Result<Standing, StorageError> {
         let prices = self.reporting_prices();
         let portfolio = self.trading.portfolio(uid).unwrap_or_default();
-        let track = self.tracks_of(self.trading.season())?.by_uid.get(uid).copied().unwrap_or_default();
+        let track = self.tracks_of(self.trading.season_mark())?.by_uid.get(uid).copied().unwrap_or_default();
         Ok(self.line(uid, &portfolio.account, &track, &prices))
     }
 
-    /// The final standings of an archived season: each student's last snapshot (the one taken
-    /// as it ended) with the measures of all of them, opening under the rules it ended with.
-    /// `None` when `season` is not archived. Blocking (database reads, once per season).
+    /// The final standings of an archived season: each student's last snapshot (the closing one
+    /// at its end, or the one taken as it was archived) with the measures of all of them, against
+    /// what each student opened it with. `None` when `season` is not archived. Blocking
+    /// (database reads, once per season).
     pub fn archived(&self, season: i32) -> Result<Option<Arc<Table>>, StorageError> {
-        let Some((ended_at, rules)) = self.store.season_end(season)? else { return Ok(None) };
+        let Some(ended_at) = self.store.season_end(season)? else { return Ok(None) };
         if let Some((at, table)) = self.archived.lock().expect("archived").get(&season)
             && *at == ended_at
         {
             return Ok(Some(table.clone()));
         }
-        let starting_cash = serde_json::from_str::<crate::domain::class::Rules>(&rules)
-            .map(|r| r.starting_cash)
-            .unwrap_or_else(|_| self.class.rules().starting_cash.clone());
-        let opening = opening_value(&starting_cash, &self.class.reporting.fx);
+        let fx = &self.class.reporting.fx;
+        let openings = self.store.season_openings(season)?;
         let fills: HashMap<String, i64> = self.store.season_fills(season)?.into_iter().collect();
-        let tracks = Tracks::load(&self.store, season)?;
+        let tracks = Tracks::load(&self.store, SeasonMark { number: season, changes: 0 })?;
         let lines = tracks
             .by_uid
             .iter()
@@ -257,10 +264,11 @@ impl Standings {
                 let last = track.last.map_or(0.0, |(_, v)| v);
                 let value = Decimal::try_from(last).unwrap_or_default().round_dp(2);
                 let trades = fills.get(uid).copied().unwrap_or(0) as u64;
+                let opening = openings.get(uid).map_or(Decimal::ZERO, |cash| opening_value(cash, fx));
                 self.finish(uid, trades, track, value, opening)
             })
             .collect();
-        let table = Arc::new(Table::new(season, ended_at, lines));
+        let table = Arc::new(Table::new(SeasonMark { number: season, changes: 0 }, ended_at, lines));
         self.archived.lock().expect("archived").insert(season, (ended_at, table.clone()));
         Ok(Some(table))
     }
@@ -295,10 +303,10 @@ impl Standings {
 
     fn build(&self) -> Result<Table, StorageError> {
         let prices = self.reporting_prices();
-        self.trading.in_season(|season| {
+        self.trading.in_season(|mark| {
             let built_at = self.clock.now();
             let portfolios = self.trading.portfolios();
-            let tracks = self.tracks_of(season)?;
+            let tracks = self.tracks_of(mark)?;
             let lines = portfolios
                 .iter()
                 .map(|(uid, p)| {
@@ -306,7 +314,7 @@ impl Standings {
                     self.line(uid, &p.account, &track, &prices)
                 })
                 .collect();
-            Ok(Table::new(season, built_at, lines))
+            Ok(Table::new(mark, built_at, lines))
         })
     }
 }

@@ -23,7 +23,10 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AdminStatus {
     pub instruments: usize,
+    /// The season being played; `users` and `orders` are its own.
+    pub season: i32,
     pub users: usize,
+    /// Fills.
     pub orders: i64,
     pub ws_clients: i64,
     pub database_bytes: u64,
@@ -59,10 +62,12 @@ async fn guard(
         (status = 404, description = "Admin routes are off (no admin token configured)", body = ErrorBody)
     ), security(("bearer" = [])))]
 pub(super) async fn status(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let data = state.clone();
-    let orders = web::block(move || data.store.count_orders()).await?.map_err(|e| ApiError::Internal(e.into()))?;
+    let (data, season) = (state.clone(), state.trading.season());
+    let orders =
+        web::block(move || data.store.count_orders(season)).await?.map_err(|e| ApiError::Internal(e.into()))?;
     Ok(HttpResponse::Ok().json(AdminStatus {
         instruments: state.market.universe().len(),
+        season,
         users: state.trading.user_count(),
         orders,
         ws_clients: state.metrics.ws_clients.get(),

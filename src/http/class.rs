@@ -231,7 +231,7 @@ async fn leaderboard_view(
         }
         _ => {
             let table = state.standings.table().map_err(|e| ApiError::Internal(e.into()))?;
-            (current, state.class.rules().season_state(state.clock.now()), table)
+            (table.season, state.class.rules().season_state(state.clock.now()), table)
         }
     };
     let lines = table.ranked(sort).take(limit).cloned().enumerate().map(|(i, s)| line(i + 1, s, teacher)).collect();
@@ -522,8 +522,8 @@ pub(super) async fn social_leaderboard(
     let week_ago = Timestamp(state.clock.now().0 - WEEK_MICROS);
     let data = state.clone();
     let (stats, week_start) = web::block(move || {
-        let stats = data.store.all_trade_stats()?;
         let season = data.trading.season();
+        let stats = data.store.all_trade_stats(season)?;
         let week_start = if weekly { data.store.values_since(season, week_ago)? } else { Default::default() };
         Ok::<_, crate::storage::StorageError>((stats, week_start))
     })

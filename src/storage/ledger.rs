@@ -194,9 +194,9 @@ impl Store {
         })
     }
 
-    /// Orders in the ledger.
-    pub fn count_orders(&self) -> Result<i64> {
-        self.read(|c| Ok(c.query_row("SELECT count(*) FROM orders", [], |r| r.get(0))?))
+    /// Fills in `season`.
+    pub fn count_orders(&self, season: i32) -> Result<i64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM orders WHERE season = ?", [season], |r| r.get(0))?))
     }
 
     /// Lists every broken ledger invariant; empty when the ledger is consistent. Every order

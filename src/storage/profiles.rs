@@ -98,11 +98,11 @@ impl Store {
         })
     }
 
-    /// Every user's trading figures, by uid; users who never traded are absent.
-    pub fn all_trade_stats(&self) -> Result<HashMap<String, TradeStats>> {
+    /// Every user's trading figures in `season`, by uid; users who never traded in it are absent.
+    pub fn all_trade_stats(&self, season: i32) -> Result<HashMap<String, TradeStats>> {
         self.read(|c| {
-            let mut stmt = c.prepare(&stats_sql("true"))?;
-            let rows = stmt.query_map([], stats_of_row)?;
+            let mut stmt = c.prepare(&stats_sql("season = $1"))?;
+            let rows = stmt.query_map([season], stats_of_row)?;
             Ok(rows.collect::<Result<HashMap<_, _>, _>>()?)
         })
     }
@@ -180,7 +180,7 @@ mod tests {
             fill(7, "ada", "BTC", Sell, 1, 50_000, (0, 0)),
             fill(8, "bob", "AAPL", Sell, 1, 9_100, (0, 0)),
         ];
-        let batch = LedgerBatch { new_users: users.into(), orders, ..LedgerBatch::default() };
+        let batch = LedgerBatch { season: 1, new_users: users.into(), orders, ..LedgerBatch::default() };
         commit_ledger(&store.ledger_connection().unwrap(), &batch).unwrap();
 
         let ada = store.trade_stats("ada").unwrap();
@@ -188,7 +188,8 @@ mod tests {
         let bob = store.trade_stats("bob").unwrap();
         assert_eq!((bob.trades, bob.round_trips, bob.wins), (2, 1, 1));
         assert_eq!(store.trade_stats("carol").unwrap(), TradeStats::default());
-        let all = store.all_trade_stats().unwrap();
+        let all = store.all_trade_stats(1).unwrap();
+        assert!(store.all_trade_stats(2).unwrap().is_empty(), "figures of one season");
         assert_eq!((all.len(), all["ada"], all["bob"]), (2, ada, bob));
     }
 

@@ -9,10 +9,13 @@
 //! allowed while the new season has no order, deletes only that season's opening balances and
 //! snapshots (no trade refers to them) and reopens the archived season.
 
-use super::ledger::{NewUser, write_new_users};
+use super::ledger::{NewUser, currency_of, from_cents, write_new_users};
 use super::{Result, Store, transaction, ts_value};
+use crate::domain::instrument::Currency;
 use crate::domain::time::Timestamp;
 use duckdb::Connection;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Earlier files hold one season: their rows are season 1. Added last, so appenders see one
 /// layout whatever the file's age.
@@ -86,14 +89,13 @@ impl Store {
         })
     }
 
-    /// When an archived season ended and the rules it ended under (as JSON); `None` for the
-    /// current season or one that does not exist.
-    pub fn season_end(&self, season: i32) -> Result<Option<(Timestamp, String)>> {
+    /// When an archived season ended; `None` for the current season or one that does not exist.
+    pub fn season_end(&self, season: i32) -> Result<Option<Timestamp>> {
         self.read(|c| {
             let end = c.query_row(
-                "SELECT epoch_us(ended_at), rules FROM seasons WHERE season = ? AND ended_at IS NOT NULL",
+                "SELECT epoch_us(ended_at) FROM seasons WHERE season = ? AND ended_at IS NOT NULL",
                 [season],
-                |r| Ok((Timestamp(r.get(0)?), r.get::<_, Option<String>>(1)?.unwrap_or_default())),
+                |r| Ok(Timestamp(r.get(0)?)),
             );
             match end {
                 Ok(end) => Ok(Some(end)),
@@ -122,10 +124,28 @@ impl Store {
                  UNION ALL
                  SELECT format('seasons should be numbered 1 to {}, but {} rows list {} distinct ones',
                                max(season), count(*), count(DISTINCT season))
-                 FROM seasons HAVING min(season) <> 1 OR max(season) <> count(*) OR count(*) <> count(DISTINCT season)",
+                 FROM seasons HAVING min(season) <> 1 OR max(season) <> count(*) OR count(*) <> count(DISTINCT season)
+                 UNION ALL
+                 SELECT 'no season is listed' WHERE NOT EXISTS (SELECT 1 FROM seasons)",
             )?;
             let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Per student of a season: the cash they opened it with.
+    pub fn season_openings(&self, season: i32) -> Result<HashMap<String, BTreeMap<Currency, Decimal>>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare("SELECT firebase_uid, currency, starting_cents FROM opening_balances WHERE season = ?")?;
+            let rows = stmt
+                .query_map([season], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            let mut openings: HashMap<String, BTreeMap<Currency, Decimal>> = HashMap::new();
+            for row in rows {
+                let (uid, currency, cents) = row?;
+                openings.entry(uid).or_default().insert(currency_of(&currency), from_cents(cents));
+            }
+            Ok(openings)
         })
     }
 
@@ -137,6 +157,13 @@ impl Store {
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
     }
+}
+
+/// Students of `season` with a snapshot at or after `end` (the closing one at the season's end).
+pub fn closed_students(conn: &Connection, season: i32, end: Timestamp) -> Result<HashSet<String>> {
+    let mut stmt = conn.prepare("SELECT DISTINCT firebase_uid FROM value_snapshots WHERE season = ? AND ts >= ?")?;
+    let rows = stmt.query_map(duckdb::params![season, ts_value(end)], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<HashSet<_>, _>>()?)
 }
 
 /// Orders of any kind placed in `season` (fills and resting-order events).
@@ -173,11 +200,17 @@ pub fn end_season(conn: &Connection, end: &SeasonEnd<'_>) -> Result<()> {
 }
 
 /// Discards `season` (which has no orders) and makes the one before it current again, in one
-/// transaction: its opening balances and snapshots go, and users it alone had.
+/// transaction: its opening balances, snapshots and row go, and users it alone had; so do the
+/// final values recorded as the one before it ended.
 pub fn undo_season(conn: &Connection, season: i32, at: Timestamp) -> Result<()> {
     transaction(conn, || {
         conn.execute("DELETE FROM opening_balances WHERE season = ?", [season])?;
         conn.execute("DELETE FROM value_snapshots WHERE season = ?", [season])?;
+        // The values recorded as the archived season ended: it goes on from where it was.
+        conn.execute(
+            "DELETE FROM value_snapshots WHERE season = $1 AND ts = (SELECT ended_at FROM seasons WHERE season = $1)",
+            [season - 1],
+        )?;
         conn.execute("DELETE FROM seasons WHERE season = ?", [season])?;
         conn.execute("UPDATE seasons SET ended_at = NULL, rules = NULL WHERE season = ?", [season - 1])?;
         conn.execute("DELETE FROM users WHERE firebase_uid NOT IN (SELECT firebase_uid FROM opening_balances)", [])?;

@@ -86,7 +86,7 @@ pub(super) struct State {
     /// The season being played, and its lock as the service shares it: held for writing while
     /// the season changes, so readers see one season's portfolios whole.
     pub season: i32,
-    pub season_lock: Arc<RwLock<i32>>,
+    pub season_lock: Arc<RwLock<super::SeasonMark>>,
 }
 
 /// Changes of one group, with what the touched users looked like before it (for rollback).
@@ -118,7 +118,7 @@ impl LedgerWriter {
             metrics: self.metrics.clone(),
             class: self.class.clone(),
             inbox: inbox.clone(),
-            season: Arc::new(RwLock::new(season)),
+            season: Arc::new(RwLock::new(super::SeasonMark { number: season, changes: 0 })),
             stopped: Default::default(),
         };
         let mut state = State {

@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use inbox::TickInbox;
 pub use ledger_writer::{Announce, LedgerWriter, OrderLimits, QuoteSource};
 pub use request::{OrderRequest, Replacement};
-pub use seasons::{SeasonChange, SeasonSwitch};
+pub use seasons::{SeasonChange, SeasonMark, SeasonSwitch};
 
 /// Longest accepted `firebase_uid`.
 pub const MAX_UID_LEN: usize = 128;
@@ -230,7 +230,7 @@ pub struct Trading {
     class: Arc<Classroom>,
     inbox: Arc<TickInbox>,
     /// The season being played; the writer holds it for writing while the season changes.
-    season: Arc<RwLock<i32>>,
+    season: Arc<RwLock<SeasonMark>>,
     /// Told when the writer thread has let go of the database (taken once, by shutdown).
     stopped: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
@@ -334,7 +334,7 @@ impl Trading {
 
     /// The season being played.
     pub fn season(&self) -> i32 {
-        *self.season.read().expect("season")
+        self.season.read().expect("season").number
     }
 
     /// `season` when it exists, else the current one; a season that does not exist is refused.
@@ -355,9 +355,14 @@ impl Trading {
     /// Runs `f` with the season being played, holding it: no season change happens meanwhile
     /// (a round of value snapshots records into the season it valued). `f` must not ask for
     /// the season again.
-    pub fn in_season<T>(&self, f: impl FnOnce(i32) -> T) -> T {
+    pub fn in_season<T>(&self, f: impl FnOnce(SeasonMark) -> T) -> T {
         let season = self.season.read().expect("season");
         f(*season)
+    }
+
+    /// The season being played and the changes before it.
+    pub fn season_mark(&self) -> SeasonMark {
+        *self.season.read().expect("season")
     }
 
     /// The user's portfolio; a user never seen before gets the opening state (reads do not

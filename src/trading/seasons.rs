@@ -14,7 +14,7 @@ use crate::domain::account::{Account, price_to_decimal};
 use crate::domain::time::Timestamp;
 use crate::domain::valuation::value_of;
 use crate::storage::ledger::{LedgerState, NewUser, to_cents};
-use crate::storage::seasons::{SeasonEnd, end_season, season_orders, undo_season};
+use crate::storage::seasons::{SeasonEnd, closed_students, end_season, season_orders, undo_season};
 use crate::storage::{Fault, StorageError};
 use dashmap::DashMap;
 use std::collections::HashMap;
@@ -27,6 +27,14 @@ pub enum SeasonChange {
     New,
     /// Discard the current season (no order yet) and make the archived one current again.
     Undo,
+}
+
+/// The season being played, and how many changes the server has made before it: a season
+/// undone and started again has its number but not its mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeasonMark {
+    pub number: i32,
+    pub changes: u64,
 }
 
 /// A change made.
@@ -63,11 +71,13 @@ impl State {
         self.book = book;
         self.next_order_id = self.next_order_id.max(ledger.next_order_id).max(next_order_id);
         self.next_event_id = self.next_event_id.max(next_event_id);
-        portfolios.clear();
+        // The new portfolios replace the old ones in place, then the old season's students
+        // not in this one go: a reader never sees a student of both seasons vanish.
         for (uid, account) in &self.accounts {
             let watchlist = self.watchlists.get(uid).cloned().unwrap_or_default();
             portfolios.insert(uid.clone(), Arc::new(Portfolio { account: account.clone(), watchlist }));
         }
+        portfolios.retain(|uid, _| self.accounts.contains_key(uid));
     }
 }
 
@@ -122,9 +132,19 @@ impl LedgerWriter {
                 Err(e) => Err(e),
             },
         };
-        *current = state.season;
+        if result.is_ok() {
+            *current = SeasonMark { number: state.season, changes: current.changes + 1 };
+        }
         match result {
             Err(TradeError::Storage(e)) if e.fault() == Fault::Invalidated => Err(e),
+            Err(TradeError::Storage(e)) => {
+                tracing::error!(error = %e, ?change, "the season could not be changed");
+                let detail = match e.fault() {
+                    Fault::DiskFull => "the server's disk is full; the season was not changed",
+                    _ => "the season could not be changed; nothing was changed",
+                };
+                Ok(Err(TradeError::Unavailable(detail.into())))
+            }
             other => Ok(other),
         }
     }
@@ -142,19 +162,28 @@ impl LedgerWriter {
             let last = price_to_decimal(self.quotes.latest(instrument).0).ok()?;
             Some((last, self.universe.get(instrument).currency))
         };
+        let ended = state.season;
+        let rules = self.class.rules();
+        // A season past its end was valued by its closing snapshot: the standings froze there.
+        let closed = match rules.season_end.filter(|end| *end <= at) {
+            Some(end) => closed_students(conn, ended, end)?,
+            None => Default::default(),
+        };
         let mut final_values: Vec<(String, i64)> = state
             .accounts
             .iter()
+            .filter(|(uid, _)| !closed.contains(*uid))
             .map(|(uid, account)| (uid.clone(), to_cents(value_of(account, fx, price).total())))
             .collect();
         final_values.sort();
-        let rules = serde_json::to_string(&*self.class.rules()).expect("rules serialize");
         let opening = self.class.opening();
-        let fresh: Vec<NewUser> = final_values
-            .iter()
-            .map(|(uid, _)| NewUser { uid: uid.clone(), at, starting_cash: opening.cash.clone(), first: false })
+        let mut fresh: Vec<NewUser> = state
+            .accounts
+            .keys()
+            .map(|uid| NewUser { uid: uid.clone(), at, starting_cash: opening.cash.clone(), first: false })
             .collect();
-        let ended = state.season;
+        fresh.sort_by(|a, b| a.uid.cmp(&b.uid));
+        let rules = serde_json::to_string(&*rules).expect("rules serialize");
         end_season(conn, &SeasonEnd { ended, at, final_values: &final_values, rules: &rules, fresh: &fresh })?;
         let accounts: HashMap<String, Account> = fresh.into_iter().map(|u| (u.uid, opening.clone())).collect();
         let ledger = LedgerState {
