@@ -277,11 +277,18 @@ async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row
     // The next season's cash, set while season 1 is played: only accounts opened from now on get it.
     let cash = json!({"starting_cash": {"USD": 20000, "INR": 10000, "GBP": 10000}});
     assert_eq!(admin(&s, "PUT", "/api/v1/admin/class", Some(cash)).await.0, 200);
+    // A student who starts now opens with it; every return is against the student's own opening.
+    let (status, placed) = s.post("/api/v1/orders/place", buy("dan", "AAPL", "1", "usa")).await;
+    assert_eq!((status, placed["new_balance"].as_f64().map(|b| b > 19_000.0)), (200, Some(true)), "{placed}");
+    let board = wait_for_board(&s, 1, 4).await;
+    let returns: Vec<f64> =
+        board["lines"].as_array().unwrap().iter().map(|l| l["return_percent"].as_f64().unwrap()).collect();
+    assert!(returns.iter().all(|r| r.abs() < 1.0), "{board}");
 
     // The reset: season 1 is archived whole and everyone starts season 2 afresh.
     let (status, reset) = admin(&s, "POST", "/api/v1/admin/season", None).await;
     assert_eq!((status, reset["season"].as_i64(), reset["archived"].as_i64()), (200, Some(2), Some(1)), "{reset}");
-    assert_eq!(reset["students"], 3, "{reset}");
+    assert_eq!(reset["students"], 4, "{reset}");
     assert_eq!(s.get_ok("/api/v1/class").await["season"]["number"], 2);
     let fresh = s.get_ok("/api/v1/portfolio/positions/ann").await;
     assert_eq!(
@@ -298,14 +305,14 @@ async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row
     }
     let (status, gone) = s.send("DELETE", &format!("/api/v1/orders/bob/{resting_id}"), None).await;
     assert_eq!(status, 404, "an archived order is not in play: {gone}");
-    let board = wait_for_board(&s, 2, 3).await;
+    let board = wait_for_board(&s, 2, 4).await;
     assert!(board["lines"].as_array().unwrap().iter().all(|l| l["value"] == 32778.71 && l["trades"] == 0), "{board}");
     let archived = s.get_ok("/api/v1/leaderboard?season=1&sort=value").await;
-    assert_eq!((archived["season"].as_str(), archived["students"].as_u64()), (Some("ended"), Some(3)), "{archived}");
+    assert_eq!((archived["season"].as_str(), archived["students"].as_u64()), (Some("ended"), Some(4)), "{archived}");
     let trades: Vec<u64> =
         archived["lines"].as_array().unwrap().iter().map(|l| l["trades"].as_u64().unwrap()).collect();
-    assert_eq!(trades.iter().sum::<u64>(), 2, "{archived}");
-    // Returns against what each student opened season 1 with (22,778.71 USD), not the new cash.
+    assert_eq!(trades.iter().sum::<u64>(), 3, "{archived}");
+    // Returns against what each student opened season 1 with, not the cash of the reset.
     for line in archived["lines"].as_array().unwrap() {
         assert!(line["return_percent"].as_f64().unwrap().abs() < 1.0, "{archived}");
     }
@@ -313,7 +320,7 @@ async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row
     assert_eq!((status, missing["code"].as_str()), (404, Some("unknown_season")), "{missing}");
     let seasons = s.get_ok("/api/v1/class/seasons").await;
     assert_eq!(seasons.as_array().unwrap().len(), 2, "{seasons}");
-    assert_eq!((seasons[0]["current"].as_bool(), seasons[0]["trades"].as_u64()), (Some(false), Some(2)), "{seasons}");
+    assert_eq!((seasons[0]["current"].as_bool(), seasons[0]["trades"].as_u64()), (Some(false), Some(3)), "{seasons}");
     assert!(seasons[0]["ended_at"].is_string() && seasons[1]["ended_at"].is_null(), "{seasons}");
 
     // The undo, before anyone trades: season 1 is current again exactly as it was.
@@ -325,7 +332,7 @@ async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row
     assert_eq!(s.get_ok("/api/v1/portfolio/positions/ann").await, positions_one);
     assert_eq!(s.get_ok("/api/v1/portfolio/positions/bob").await["held"]["balances"]["usa"], 1.0, "the hold is back");
     assert_eq!(s.get_ok("/api/v1/class/seasons").await.as_array().unwrap().len(), 1);
-    wait_for_board(&s, 1, 3).await;
+    wait_for_board(&s, 1, 4).await;
     let (status, nothing) = admin(&s, "POST", "/api/v1/admin/season/undo", None).await;
     assert_eq!((status, nothing["code"].as_str()), (409, Some("no_archived_season")), "{nothing}");
 
@@ -356,7 +363,7 @@ async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row
     // The archived season is checked like the current one: a cent taken from it is found.
     let conn = duckdb::Connection::open(&data).unwrap();
     let archived_rows: i64 = conn.query_row("SELECT count(*) FROM orders WHERE season = 1", [], |r| r.get(0)).unwrap();
-    assert_eq!(archived_rows, 2, "season 1's fills are all still stored");
+    assert_eq!(archived_rows, 3, "season 1's fills are all still stored");
     conn.execute(
         "UPDATE orders SET cash_after_cents = cash_after_cents - 1 WHERE season = 1 AND firebase_uid = 'ann'",
         [],

@@ -94,7 +94,8 @@ impl Classroom {
 
     /// The account a student opens under the rules now.
     pub fn opening(&self) -> Account {
-        Account { cash: self.rules().starting_cash.clone(), ..Default::default() }
+        let cash = self.rules().starting_cash.clone();
+        Account { opening: cash.clone(), cash, ..Default::default() }
     }
 
     /// Whether a market or symbol exists.

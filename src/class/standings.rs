@@ -292,7 +292,7 @@ impl Standings {
     /// has passed and its closing snapshot is taken, at that snapshot (the standings are frozen).
     fn line(&self, uid: &str, account: &Account, track: &Track, prices: &[Option<Decimal>]) -> Standing {
         let rules = self.class.rules();
-        let opening = opening_value(&rules.starting_cash, &self.class.reporting.fx);
+        let opening = opening_value(&account.opening, &self.class.reporting.fx);
         let ended = rules.season_end.filter(|_| rules.season_state(self.clock.now()) == SeasonState::Ended);
         let value = match (ended, track.last) {
             (Some(end), Some((at, last))) if at >= end => Decimal::try_from(last).unwrap_or_default().round_dp(2),

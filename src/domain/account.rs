@@ -104,6 +104,9 @@ pub struct Account {
     pub held_quantity: BTreeMap<String, Decimal>,
     /// Orders filled so far.
     pub fills: u64,
+    /// The cash it opened with, per currency: what its return is measured against (the class's
+    /// starting cash may have changed since).
+    pub opening: BTreeMap<Currency, Decimal>,
 }
 
 /// What a resting order holds back.
@@ -129,7 +132,8 @@ pub struct Fill {
 
 impl Account {
     pub fn opened_with(starting_cash: Decimal) -> Self {
-        Account { cash: Currency::ALL.iter().map(|c| (*c, starting_cash)).collect(), ..Default::default() }
+        let cash: BTreeMap<Currency, Decimal> = Currency::ALL.iter().map(|c| (*c, starting_cash)).collect();
+        Account { opening: cash.clone(), cash, ..Default::default() }
     }
 
     /// Cash that new orders may spend: the balance less what resting buys hold.

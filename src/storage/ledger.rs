@@ -132,12 +132,16 @@ impl Store {
             for uid in stmt.query_map([], |r| r.get::<_, String>(0))? {
                 state.registered.insert(uid?);
             }
-            let mut stmt = c.prepare("SELECT firebase_uid, currency, cash_cents FROM balances WHERE season = ?")?;
-            let rows = stmt
-                .query_map([season], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
+            let mut stmt =
+                c.prepare("SELECT firebase_uid, currency, cash_cents, starting_cents FROM balances WHERE season = ?")?;
+            let rows = stmt.query_map([season], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+            })?;
             for row in rows {
-                let (uid, currency, cents) = row?;
-                state.accounts.entry(uid).or_default().cash.insert(currency_of(&currency), from_cents(cents));
+                let (uid, currency, cents, starting) = row?;
+                let account = state.accounts.entry(uid).or_default();
+                account.cash.insert(currency_of(&currency), from_cents(cents));
+                account.opening.insert(currency_of(&currency), from_cents(starting));
             }
             let mut stmt = c.prepare(
                 "SELECT firebase_uid, symbol, quantity_micros, cost_cents FROM positions
