@@ -14,7 +14,7 @@ use finlearn::class::{Classroom, SortKey};
 use finlearn::domain::instrument::{Universe, default_universe};
 use finlearn::domain::time::{ManualClock, Timestamp};
 use finlearn::storage::Store;
-use finlearn::trading::{LedgerWriter, OrderLimits, OrderRequest, QuoteSource, Trading};
+use finlearn::trading::{LedgerWriter, OrderLimits, OrderRequest, QuoteSource, SeasonChange, Trading};
 use rust_decimal::Decimal;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -252,4 +252,19 @@ async fn main() {
     );
     shutdown.cancel();
     rebuilder.await.unwrap();
+
+    // A season reset of the whole class (orders wait for it), its archived standings (read once,
+    // then kept), and the undo that reloads every account.
+    let started = Instant::now();
+    let switch = trading.change_season(SeasonChange::New).await.unwrap();
+    println!("a season reset of {} students: {:.0} ms", switch.students, started.elapsed().as_secs_f64() * 1e3);
+    for read in ["first", "second"] {
+        let started = Instant::now();
+        let table = standings.archived(switch.previous).unwrap().expect("archived");
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        println!("archived standings, {read} read ({} students): {ms:.1} ms", table.lines.len());
+    }
+    let started = Instant::now();
+    let undone = trading.change_season(SeasonChange::Undo).await.unwrap();
+    println!("its undo, reloading {} accounts: {:.0} ms", undone.students, started.elapsed().as_secs_f64() * 1e3);
 }

@@ -28,6 +28,9 @@ CREATE TABLE IF NOT EXISTS value_snapshots (
     value_cents BIGINT NOT NULL
 );";
 
+/// Value snapshots appended per commit.
+pub const SNAPSHOT_CHUNK: usize = 1_000;
+
 impl Store {
     /// Appends a version of the rules and the change that made it, and the same to the audit
     /// log, in one transaction.
@@ -70,14 +73,18 @@ impl Store {
     }
 
     /// Appends one round of value snapshots in `season` (values in cents of the reporting
-    /// currency).
+    /// currency), [`SNAPSHOT_CHUNK`] rows per commit: a ledger commit waits behind one short
+    /// append, never behind a whole class's (a round cut short by a crash is a round of fewer
+    /// students, which the standings read as such).
     pub fn append_snapshots(&self, at: Timestamp, season: i32, values: &[(String, i64)]) -> Result<()> {
-        let conn = self.write_conn.lock().expect("writer");
-        let mut appender = conn.appender("value_snapshots")?;
-        for (uid, cents) in values {
-            appender.append_row(duckdb::params![ts_value(at), uid, cents, season])?;
+        for chunk in values.chunks(SNAPSHOT_CHUNK) {
+            let conn = self.write_conn.lock().expect("writer");
+            let mut appender = conn.appender("value_snapshots")?;
+            for (uid, cents) in chunk {
+                appender.append_row(duckdb::params![ts_value(at), uid, cents, season])?;
+            }
+            appender.flush()?;
         }
-        appender.flush()?;
         Ok(())
     }
 
