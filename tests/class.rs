@@ -285,10 +285,22 @@ async fn a_season_reset_archives_everything_and_its_undo_restores_it_row_for_row
         board["lines"].as_array().unwrap().iter().map(|l| l["return_percent"].as_f64().unwrap()).collect();
     assert!(returns.iter().all(|r| r.abs() < 1.0), "{board}");
 
-    // The reset: season 1 is archived whole and everyone starts season 2 afresh.
+    // The reset: season 1 is archived whole and everyone starts season 2 afresh; the stream
+    // tells every page.
+    let mut socket = common::connect(&s.ws).await;
+    common::next_of_type(&mut socket, "system").await; // the hello
     let (status, reset) = admin(&s, "POST", "/api/v1/admin/season", None).await;
     assert_eq!((status, reset["season"].as_i64(), reset["archived"].as_i64()), (200, Some(2), Some(1)), "{reset}");
     assert_eq!(reset["students"], 4, "{reset}");
+    let notice = loop {
+        let frame = common::next_of_type(&mut socket, "system").await;
+        if frame["event"] == "season" {
+            break frame;
+        }
+    };
+    assert_eq!(notice["season"], 2, "{notice}");
+    assert!(notice["message"].as_str().unwrap().starts_with("Season 2 started"), "{notice}");
+    drop(socket);
     assert_eq!(s.get_ok("/api/v1/class").await["season"]["number"], 2);
     let fresh = s.get_ok("/api/v1/portfolio/positions/ann").await;
     assert_eq!(

@@ -153,9 +153,10 @@ export class Stream {
       return;
     }
     if (frame.type === 'system') {
-      // Market notices (pause, speed) are for people; hellos and acknowledgements are not.
+      // Market notices (pause, speed, a new season) are for people; hellos and acknowledgements
+      // are not.
       const notice = frame.message && frame.message !== 'Connected to Market Stream'
-        && (!frame.event || frame.event === 'market_status');
+        && (!frame.event || frame.event === 'market_status' || frame.event === 'season');
       if (notice) this.onSystem(frame);
     }
     else if ('headline' in frame) this.onNews(frame);

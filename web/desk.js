@@ -281,6 +281,11 @@ async function start() {
     onSystem: (frame) => {
       say($('#market-note'), frame.message);
       $('#market-note').hidden = false;
+      // A new season (or its undo) changes every account: show it now.
+      if (frame.event === 'season') {
+        portfolio.refresh();
+        standings.refresh();
+      }
     },
     onStatus: (state, message) => {
       const pill = $('#conn');

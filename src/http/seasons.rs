@@ -2,6 +2,7 @@
 
 use super::{ApiError, AppState, ErrorBody};
 use crate::domain::time::Timestamp;
+use crate::live::bus::Topic;
 use crate::trading::{SeasonChange, SeasonSwitch};
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -78,8 +79,16 @@ impl SeasonChanged {
     }
 }
 
+/// Makes a change and tells every stream client (a `system` frame with `event: "season"`), so
+/// pages show the season now being played without waiting for their next refresh.
 async fn change(state: web::Data<AppState>, change: SeasonChange) -> Result<HttpResponse, ApiError> {
     let switch = state.trading.change_season(change).await?;
+    let message = match change {
+        SeasonChange::New => format!("Season {} started: every student starts afresh", switch.current),
+        SeasonChange::Undo => format!("Season {} is back, as it was", switch.current),
+    };
+    let frame = serde_json::json!({"type": "system", "event": "season", "season": switch.current, "message": message});
+    state.bus.publish(Topic::System, frame.to_string().into_bytes());
     Ok(HttpResponse::Ok().json(SeasonChanged::of(change, switch)))
 }
 

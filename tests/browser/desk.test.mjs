@@ -312,6 +312,7 @@ test('a season reset in the console starts the desk afresh, and its undo brings 
   await desk.waitForSelector('#positions tr[data-symbol="AAPL"]');
 
   assert.match(await confirmOp(console_, 'post /api/v1/admin/season'), /"archived": 1/);
+  await desk.waitForFunction(() => /Season 2 started/.test(document.querySelector('#market-note').textContent));
   await desk.waitForFunction(() => /season 2 ·/.test(document.querySelector('#leaders-sub').textContent), null,
     { timeout: 30_000, polling: 500 });
   await desk.waitForFunction(() => !document.querySelector('#positions tr[data-symbol="AAPL"]'), null,
