@@ -17,7 +17,7 @@ use crate::storage::{Fault, StorageError, Store};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// Requests waiting for the writer before senders wait too: a few commits' worth.
@@ -83,10 +83,9 @@ pub(super) struct State {
     pub members: HashSet<String>,
     /// Users of any season.
     pub registered: HashSet<String>,
-    /// The season being played, and its lock as the service shares it: held for writing while
-    /// the season changes, so readers see one season's portfolios whole.
+    /// The season being played, and the cell the service reads it from.
     pub season: i32,
-    pub season_lock: Arc<RwLock<super::SeasonMark>>,
+    pub season_cell: Arc<super::seasons::SeasonCell>,
 }
 
 /// Changes of one group, with what the touched users looked like before it (for rollback).
@@ -118,7 +117,7 @@ impl LedgerWriter {
             metrics: self.metrics.clone(),
             class: self.class.clone(),
             inbox: inbox.clone(),
-            season: Arc::new(RwLock::new(super::SeasonMark { number: season, changes: 0 })),
+            season: Arc::new(super::seasons::SeasonCell::new(season)),
             stopped: Default::default(),
         };
         let mut state = State {
@@ -131,7 +130,7 @@ impl LedgerWriter {
             inbox,
             members,
             season,
-            season_lock: trading.season.clone(),
+            season_cell: trading.season.clone(),
         };
         state.install(loaded, &portfolios);
         let (done, stopped) = std::sync::mpsc::channel();

@@ -30,7 +30,7 @@ use crate::storage::orders::{OrderFill, OrderFilter, OrderInfo};
 use crate::storage::{StorageError, Store};
 use dashmap::DashMap;
 use rust_decimal::Decimal;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 pub use inbox::TickInbox;
@@ -229,8 +229,8 @@ pub struct Trading {
     /// them (not registered until they act).
     class: Arc<Classroom>,
     inbox: Arc<TickInbox>,
-    /// The season being played; the writer holds it for writing while the season changes.
-    season: Arc<RwLock<SeasonMark>>,
+    /// The season being played (see [`seasons::SeasonCell`]).
+    season: Arc<seasons::SeasonCell>,
     /// Told when the writer thread has let go of the database (taken once, by shutdown).
     stopped: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
 }
@@ -334,7 +334,7 @@ impl Trading {
 
     /// The season being played.
     pub fn season(&self) -> i32 {
-        self.season.read().expect("season").number
+        self.season.mark().number
     }
 
     /// `season` when it exists, else the current one; a season that does not exist is refused.
@@ -352,17 +352,16 @@ impl Trading {
         self.send(|reply| Command::Season { change, reply }).await
     }
 
-    /// Runs `f` with the season being played, holding it: no season change happens meanwhile
-    /// (a round of value snapshots records into the season it valued). `f` must not ask for
-    /// the season again.
+    /// Runs `f` with the season being played while no season change can start or be under way
+    /// (a round of value snapshots records into the season it valued). Blocking: it waits for a
+    /// change under way.
     pub fn in_season<T>(&self, f: impl FnOnce(SeasonMark) -> T) -> T {
-        let season = self.season.read().expect("season");
-        f(*season)
+        self.season.shared(f)
     }
 
     /// The season being played and the changes before it.
     pub fn season_mark(&self) -> SeasonMark {
-        *self.season.read().expect("season")
+        self.season.mark()
     }
 
     /// The user's portfolio; a user never seen before gets the opening state (reads do not

@@ -2,9 +2,10 @@
 //! (final values, fresh accounts for everyone under the rules now) and undoing that while the
 //! new season has no order.
 //!
-//! A change runs between two groups, on the writer thread, with the season's lock held for
-//! writing from before its transaction until the new portfolios are published: a round of value
-//! snapshots (which holds it for reading) sees one season whole and writes into it.
+//! A change runs between two groups, on the writer thread, holding the season exclusively from
+//! before its transaction until the new portfolios are published: a round of value snapshots
+//! (which shares it) sees one season whole and writes into it. Other readers never wait: they
+//! read the season as it was until the change is done ([`SeasonCell`]).
 
 use super::book::{Book, Resting};
 use super::inbox::TickInbox;
@@ -18,7 +19,7 @@ use crate::storage::seasons::{SeasonEnd, closed_students, end_season, season_ord
 use crate::storage::{Fault, StorageError};
 use dashmap::DashMap;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What a teacher asks of the seasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,31 @@ pub enum SeasonChange {
 pub struct SeasonMark {
     pub number: i32,
     pub changes: u64,
+}
+
+/// The season being played, as the service and the writer share it. Reading it never waits:
+/// a change publishes the new mark once it is done. A change holds `exclusive` for writing
+/// throughout, and a round of value snapshots holds it for reading, so the two never overlap.
+#[derive(Debug)]
+pub(super) struct SeasonCell {
+    mark: Mutex<SeasonMark>,
+    exclusive: RwLock<()>,
+}
+
+impl SeasonCell {
+    pub fn new(number: i32) -> Self {
+        SeasonCell { mark: Mutex::new(SeasonMark { number, changes: 0 }), exclusive: RwLock::new(()) }
+    }
+
+    pub fn mark(&self) -> SeasonMark {
+        *self.mark.lock().expect("season")
+    }
+
+    /// Runs `f` on the season while no change can start or be under way.
+    pub fn shared<T>(&self, f: impl FnOnce(SeasonMark) -> T) -> T {
+        let _shared = self.exclusive.read().expect("season");
+        f(self.mark())
+    }
 }
 
 /// A change made.
@@ -114,8 +140,8 @@ impl LedgerWriter {
         portfolios: &DashMap<String, Arc<Portfolio>>,
         change: SeasonChange,
     ) -> Result<Result<SeasonSwitch, TradeError>, StorageError> {
-        let lock = state.season_lock.clone();
-        let mut current = lock.write().expect("season");
+        let cell = state.season_cell.clone();
+        let _exclusive = cell.exclusive.write().expect("season");
         let result = match change {
             SeasonChange::New => self.new_season(conn, state, portfolios),
             SeasonChange::Undo => match self.discard_season(conn, state) {
@@ -133,7 +159,8 @@ impl LedgerWriter {
             },
         };
         if result.is_ok() {
-            *current = SeasonMark { number: state.season, changes: current.changes + 1 };
+            let mut mark = cell.mark.lock().expect("season");
+            *mark = SeasonMark { number: state.season, changes: mark.changes + 1 };
         }
         match result {
             Err(TradeError::Storage(e)) if e.fault() == Fault::Invalidated => Err(e),
