@@ -159,12 +159,33 @@ class Standings {
   constructor(who) {
     this.who = who;
     this.chart = null;
+    /** The archived season shown, or null for the season being played. */
+    this.season = null;
+    $('#season-select').addEventListener('change', (e) => {
+      this.season = e.target.value ? Number(e.target.value) : null;
+      this.refresh();
+    });
+  }
+
+  /** Lists the seasons to choose from, once there is an archived one. */
+  async seasons(doc) {
+    if (!doc.paths?.['/api/v1/class/seasons']?.get) return;
+    const list = await api('/api/v1/class/seasons').catch(() => null);
+    if (!Array.isArray(list)) return;
+    const select = $('#season-select');
+    select.replaceChildren(...list.slice().reverse().map((s) =>
+      el('option', { value: s.current ? '' : String(s.season) }, `${s.season} ${s.current ? '(now)' : '(final)'}`)));
+    if (!list.some((s) => !s.current && s.season === this.season)) this.season = null;
+    select.value = this.season ? String(this.season) : '';
+    $('#season-pick').hidden = list.length < 2;
   }
 
   async refresh() {
     const doc = await openApi();
     if (!doc.paths?.['/api/v1/leaderboard']?.get) return;
-    const board = await api('/api/v1/leaderboard?limit=10').catch(() => null);
+    await this.seasons(doc);
+    const chosen = this.season ? `&season=${this.season}` : '';
+    const board = await api(`/api/v1/leaderboard?limit=10${chosen}`).catch(() => null);
     if (!Array.isArray(board?.lines)) return;
     const season = board.season_number ? `season ${board.season_number} · ` : '';
     $('#leaders-sub').textContent = `${season}by ${board.sort} · ${board.students} students`;
@@ -291,7 +312,9 @@ async function start() {
       const pill = $('#conn');
       pill.dataset.state = state;
       pill.textContent = state === 'live' ? 'Live' : state === 'connecting' ? 'Connecting…' : 'Offline';
-      showBanner(state === 'down' ? message : '');
+      // Once down, the notice stays through the reconnection attempts until the stream is live.
+      if (state === 'down') showBanner(message);
+      else if (state === 'live') showBanner('');
     },
     onReconnect: () => {
       chart.load(selected, timeframe, board.rows.get(selected)?.volume);

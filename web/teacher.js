@@ -94,7 +94,9 @@ async function start() {
     onStatus: (state, message) => {
       $('#conn').dataset.state = state;
       $('#conn').textContent = state === 'live' ? 'Live' : state === 'connecting' ? 'Connecting…' : 'Offline';
-      showBanner(state === 'down' ? message : '');
+      // Once down, the notice stays through the reconnection attempts until the stream is live.
+      if (state === 'down') showBanner(message);
+      else if (state === 'live') showBanner('');
     },
   });
   if (token && !(await login(token))) logout();

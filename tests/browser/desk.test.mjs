@@ -317,7 +317,14 @@ test('a season reset in the console starts the desk afresh, and its undo brings 
     { timeout: 30_000, polling: 500 });
   await desk.waitForFunction(() => !document.querySelector('#positions tr[data-symbol="AAPL"]'), null,
     { timeout: 30_000, polling: 500 });
+  // Last season's final standings stay one choice away.
+  await desk.waitForSelector('#season-pick:not([hidden])');
+  await desk.selectOption('#season-select', '1');
+  await desk.waitForFunction(() => /season 1 ·/.test(document.querySelector('#leaders-sub').textContent));
+  assert.ok(await desk.$$eval('#leaders tbody tr', (rows) => rows.length) > 0, 'season 1 has its standings');
   await desk.screenshot({ path: join(ARTIFACTS, 'desk-season-2.png') });
+  await desk.selectOption('#season-select', '');
+  await desk.waitForFunction(() => /season 2 ·/.test(document.querySelector('#leaders-sub').textContent));
 
   assert.match(await confirmOp(console_, 'post /api/v1/admin/season/undo'), /"discarded": 2/);
   await desk.waitForSelector('#positions tr[data-symbol="AAPL"]', { timeout: 30_000 });
@@ -329,9 +336,11 @@ test('a season reset in the console starts the desk afresh, and its undo brings 
 
 test('the desk says the server is unreachable, then reconnects when it is back', async () => {
   await stopServer();
-  await desk.waitForSelector('#banner:not([hidden])', { timeout: 10_000 });
-  assert.match(await desk.textContent('#banner'), /unreachable/);
-  assert.equal(await desk.textContent('#conn'), 'Offline');
+  await desk.waitForFunction(() => {
+    const banner = document.querySelector('#banner');
+    return !banner.hidden && /unreachable/.test(banner.textContent)
+      && document.querySelector('#conn').textContent === 'Offline';
+  }, null, { timeout: 10_000, polling: 100 });
   await desk.screenshot({ path: join(ARTIFACTS, 'desk-offline.png') });
 
   await startServer();
