@@ -161,6 +161,8 @@ class Standings {
     this.chart = null;
     /** The archived season shown, or null for the season being played. */
     this.season = null;
+    /** Whether the list of seasons was read (it changes only with a season change). */
+    this.seasonsRead = false;
     $('#season-select').addEventListener('change', (e) => {
       this.season = e.target.value ? Number(e.target.value) : null;
       this.refresh();
@@ -180,10 +182,14 @@ class Standings {
     $('#season-pick').hidden = list.length < 2;
   }
 
-  async refresh() {
+  /** Re-reads the standings; the list of seasons only at first and when `seasonsChanged`. */
+  async refresh(seasonsChanged = false) {
     const doc = await openApi();
     if (!doc.paths?.['/api/v1/leaderboard']?.get) return;
-    await this.seasons(doc);
+    if (seasonsChanged || !this.seasonsRead) {
+      this.seasonsRead = true;
+      await this.seasons(doc);
+    }
     const chosen = this.season ? `&season=${this.season}` : '';
     const board = await api(`/api/v1/leaderboard?limit=10${chosen}`).catch(() => null);
     if (!Array.isArray(board?.lines)) return;
@@ -305,7 +311,7 @@ async function start() {
       // A new season (or its undo) changes every account: show it now.
       if (frame.event === 'season') {
         portfolio.refresh();
-        standings.refresh();
+        standings.refresh(true);
       }
     },
     onStatus: (state, message) => {

@@ -160,9 +160,7 @@ impl Store {
                 let (uid, symbol) = row?;
                 state.watchlists.entry(uid).or_default().push(symbol);
             }
-            let mut stmt = c.prepare("SELECT firebase_uid, count(*) FROM orders WHERE season = ? GROUP BY ALL")?;
-            for row in stmt.query_map([season], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-                let (uid, fills) = row?;
+            for (uid, fills) in super::seasons::fills_in(c, season)? {
                 state.accounts.entry(uid).or_default().fills = fills as u64;
             }
             state.next_order_id = c.query_row("SELECT coalesce(max(id), 0) + 1 FROM orders", [], |r| r.get(0))?;

@@ -6,7 +6,7 @@
 //! Market orders have no rows here: their fill row in `orders` is their whole life, and the
 //! lists below read them from there.
 
-use super::ledger::{from_cents, from_micros, to_cents, to_micros};
+use super::ledger::{currency_of, from_cents, from_micros, to_cents, to_micros};
 use super::{Result, Store, ts_value};
 use crate::domain::account::Side;
 use crate::domain::instrument::Currency;
@@ -122,10 +122,6 @@ const EVENT_COLUMNS: &str = "order_id, firebase_uid, symbol, currency, side, ord
 const MARKET_COLUMNS: &str = "id, firebase_uid, symbol, currency, side, 'market', 'day', quantity_micros,
     NULL, NULL, NULL, NULL, false, NULL, 0, 'filled', NULL, id, fill_price_cents, total_cents,
     epoch_us(created_at), epoch_us(filled_at), NULL, epoch_us(filled_at), commission_cents";
-
-fn currency_of(code: &str) -> Currency {
-    Currency::ALL.into_iter().find(|c| c.code() == code).unwrap_or(Currency::Usd)
-}
 
 fn order_of_row(r: &Row<'_>) -> duckdb::Result<OrderInfo> {
     let side = Side::parse(&r.get::<_, String>(4)?).unwrap_or(Side::Buy);

@@ -151,12 +151,15 @@ impl Store {
 
     /// Per student of a season: fills in it.
     pub fn season_fills(&self, season: i32) -> Result<Vec<(String, i64)>> {
-        self.read(|c| {
-            let mut stmt = c.prepare("SELECT firebase_uid, count(*) FROM orders WHERE season = ? GROUP BY ALL")?;
-            let rows = stmt.query_map([season], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
+        self.read(|c| fills_in(c, season))
     }
+}
+
+/// Per student of `season`: fills in it.
+pub(super) fn fills_in(c: &Connection, season: i32) -> Result<Vec<(String, i64)>> {
+    let mut stmt = c.prepare_cached("SELECT firebase_uid, count(*) FROM orders WHERE season = ? GROUP BY ALL")?;
+    let rows = stmt.query_map([season], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Students of `season` with a snapshot at or after `end` (the closing one at the season's end).
